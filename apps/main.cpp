@@ -1,0 +1,50 @@
+// v4agent: the single executable. Dispatches to the subcommands registered by cmd_*.cpp.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "apps/command.h"
+
+namespace v4agent::apps {
+
+std::vector<Command>& CommandTable() {
+  static std::vector<Command> table;
+  return table;
+}
+
+namespace {
+
+void PrintHelp() {
+  std::printf(
+      "v4agent: an agent execution runtime with a built-in DeepSeek-V4 engine\n\n"
+      "usage: v4agent COMMAND [ARGS...]\n\ncommands:\n");
+  auto table = CommandTable();
+  std::sort(table.begin(), table.end(),
+            [](const Command& a, const Command& b) { return a.name < b.name; });
+  for (const auto& c : table) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
+  std::printf("\n`v4agent COMMAND --help` shows a command's usage.\n");
+}
+
+}  // namespace
+}  // namespace v4agent::apps
+
+int main(int argc, char** argv) {
+  using v4agent::apps::CommandTable;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    v4agent::apps::PrintHelp();
+    return args.empty() ? 2 : 0;
+  }
+  for (const auto& c : CommandTable()) {
+    if (c.name != args[0]) continue;
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
+      std::printf("%s\n", c.usage.c_str());
+      return 0;
+    }
+    return c.run(rest);
+  }
+  std::fprintf(stderr, "v4agent: unknown command '%s' (see v4agent --help)\n", args[0].c_str());
+  return 2;
+}

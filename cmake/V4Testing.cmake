@@ -1,0 +1,25 @@
+# v4_add_test(NAME SOURCES ... LIBS ... [LABELS unit|sandbox|slow|cuda ...] [TIMEOUT s])
+# One GoogleTest binary; every test case becomes a CTest test carrying the labels
+# (default label: unit). Tests run with the repository root as working directory so they
+# can find tests/goldens and other checked-in data.
+include(GoogleTest)
+
+function(v4_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
+  target_include_directories(${name} PRIVATE ${V4_ROOT})
+  target_compile_definitions(${name} PRIVATE V4_SOURCE_DIR="${V4_ROOT}"
+                                             V4_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  gtest_discover_tests(${name}
+    WORKING_DIRECTORY ${V4_ROOT}
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    DISCOVERY_MODE PRE_TEST
+    DISCOVERY_TIMEOUT 60)
+endfunction()

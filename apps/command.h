@@ -23,4 +23,17 @@ struct CommandRegistrar {
   explicit CommandRegistrar(Command command) { CommandTable().push_back(std::move(command)); }
 };
 
+// Second-level commands ("model inspect", "model generate"): files register into a group, and
+// the group's top-level command calls RunGroup. Lets several files share one command word.
+std::vector<Command>& GroupTable(const std::string& group);
+
+struct SubcommandRegistrar {
+  SubcommandRegistrar(const std::string& group, Command command) {
+    GroupTable(group).push_back(std::move(command));
+  }
+};
+
+// Dispatches args[0] to the group's subcommand; prints the group's help on none or --help.
+int RunGroup(const std::string& group, const std::vector<std::string>& args);
+
 }  // namespace v4agent::apps

@@ -1,6 +1,7 @@
 // v4agent: the single executable. Dispatches to the subcommands registered by cmd_*.cpp.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,33 @@ namespace v4agent::apps {
 std::vector<Command>& CommandTable() {
   static std::vector<Command> table;
   return table;
+}
+
+std::vector<Command>& GroupTable(const std::string& group) {
+  static std::map<std::string, std::vector<Command>> tables;
+  return tables[group];
+}
+
+int RunGroup(const std::string& group, const std::vector<std::string>& args) {
+  auto table = GroupTable(group);
+  std::sort(table.begin(), table.end(),
+            [](const Command& a, const Command& b) { return a.name < b.name; });
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::printf("usage: v4agent %s SUBCOMMAND [ARGS...]\n\nsubcommands:\n", group.c_str());
+    for (const auto& c : table) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
+    return args.empty() ? 2 : 0;
+  }
+  for (const auto& c : table) {
+    if (c.name != args[0]) continue;
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
+      std::printf("%s\n", c.usage.c_str());
+      return 0;
+    }
+    return c.run(rest);
+  }
+  std::fprintf(stderr, "v4agent %s: unknown subcommand '%s'\n", group.c_str(), args[0].c_str());
+  return 2;
 }
 
 namespace {

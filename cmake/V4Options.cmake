@@ -29,3 +29,9 @@ function(v4_add_module name)
   target_include_directories(v4_${name} PUBLIC ${V4_ROOT})
   target_link_libraries(v4_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
 endfunction()
+
+# Fuzz builds instrument every library for coverage so libFuzzer can steer into module code;
+# only the fuzz_* executables link the libFuzzer driver (fuzz/CMakeLists.txt).
+if(V4_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

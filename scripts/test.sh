@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs dependencies, builds everything from nothing and
+# runs every test.
+#   1. Release build with gcc (the CUDA kernels compile too when nvcc is present) and every
+#      CTest label: unit, sandbox, slow, cuda (cuda tests skip without a device).
+#   2. ASan+UBSan build with clang of the unit tests and the libFuzzer targets; runs the unit
+#      tests, then each fuzzer briefly on its seed corpus.
+# Environment: V4_JOBS (default 2), V4_FUZZ_SECONDS (default 15), V4_SKIP_ASAN=1, V4_SKIP_SLOW=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${V4_JOBS:-2}
+FUZZ_SECONDS=${V4_FUZZ_SECONDS:-15}
+
+bash scripts/setup.sh
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "release build (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j"$JOBS"
+
+step "tests: release build"
+label_args=()
+if [ "${V4_SKIP_SLOW:-0}" = "1" ]; then label_args=(-LE slow); fi
+(cd build && ctest -j"$JOBS" --output-on-failure --timeout 900 "${label_args[@]}")
+
+if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
+  step "ASan+UBSan build with clang (build-asan/): unit tests and fuzzers"
+  CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DV4_SANITIZE=ON -DV4_FUZZ=ON -DV4_ENABLE_CUDA=OFF -DV4_BUILD_BENCH=OFF >/dev/null
+  ninja -C build-asan -j"$JOBS"
+
+  step "tests: unit label under ASan+UBSan"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd build-asan && ctest -j"$JOBS" --output-on-failure --timeout 900 -L unit -LE slow)
+
+  step "fuzzers: ${FUZZ_SECONDS}s each under ASan+UBSan"
+  fuzz_failed=0
+  for f in build-asan/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f" | sed 's/^fuzz_//')
+    work=$(mktemp -d)
+    if [ -d "fuzz/corpus/$name" ]; then cp -r "fuzz/corpus/$name/." "$work/"; fi
+    if "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=0 \
+         "$work" >"$work.log" 2>&1; then
+      echo "fuzz $name: ok ($(grep -c . "$work.log") log lines)"
+    else
+      echo "fuzz $name: FAILED"; tail -40 "$work.log"; fuzz_failed=1
+    fi
+    rm -rf "$work" "$work.log"
+  done
+  [ "$fuzz_failed" -eq 0 ] || { echo "a fuzzer found a crash"; exit 1; }
+fi
+
+step "all tests passed"

@@ -1,0 +1,145 @@
+#include "engine/kernels/cpu/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace v4agent::engine::kernels {
+
+float Dot(const float* a, const float* b, int64_t n) {
+  float acc[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  }
+  for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
+  for (int w = 8; w >= 1; w /= 2) {
+    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+  }
+  return acc[0];
+}
+
+void MatMulRows(const Linear& w, int64_t row_begin, int64_t row_end, const float* x,
+                int64_t x_stride, int64_t tokens, float* y, int64_t y_stride, ThreadPool* pool) {
+  const int64_t rows = row_end - row_begin;
+  auto work = [&](size_t begin, size_t end) {
+    std::vector<float> row(static_cast<size_t>(w.in));
+    for (size_t r = begin; r < end; ++r) {
+      const int64_t o = row_begin + static_cast<int64_t>(r);
+      w.DequantRow(o, row.data());
+      for (int64_t t = 0; t < tokens; ++t) {
+        y[t * y_stride + static_cast<int64_t>(r)] = Dot(x + t * x_stride, row.data(), w.in);
+      }
+    }
+  };
+  if (pool == nullptr || rows < 64) {
+    work(0, static_cast<size_t>(rows));
+  } else {
+    pool->ParallelFor(static_cast<size_t>(rows), 16, work);
+  }
+}
+
+void MatMul(const Linear& w, const float* x, int64_t tokens, float* y, ThreadPool* pool) {
+  MatMulRows(w, 0, w.out, x, w.in, tokens, y, w.out, pool);
+}
+
+void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y) {
+  float ss = Dot(x, x, n);
+  float r = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = w ? x[i] * r * w[i] : x[i] * r;
+}
+
+std::vector<float> RopeFrequencies(int64_t rope_dims, const RopeParams& p) {
+  const int64_t pairs = rope_dims / 2;
+  std::vector<float> f(static_cast<size_t>(pairs));
+  for (int64_t i = 0; i < pairs; ++i) {
+    // As the reference: base ** (arange(0, dim, 2) / dim) in fp32, then its reciprocal.
+    float expo = static_cast<float>(2 * i) / static_cast<float>(rope_dims);
+    f[i] = 1.0f / std::pow(static_cast<float>(p.base), expo);
+  }
+  if (p.yarn && p.original_seq_len > 0) {
+    auto corr = [&](double n) {
+      return rope_dims * std::log(p.original_seq_len / (n * 2 * M_PI)) / (2 * std::log(p.base));
+    };
+    double low = std::max(std::floor(corr(p.beta_fast)), 0.0);
+    double high = std::min(std::ceil(corr(p.beta_slow)), static_cast<double>(rope_dims - 1));
+    if (low == high) high += 0.001;
+    for (int64_t i = 0; i < pairs; ++i) {
+      float ramp = static_cast<float>(std::clamp((i - low) / (high - low), 0.0, 1.0));
+      float smooth = 1.0f - ramp;
+      f[i] = f[i] / static_cast<float>(p.factor) * (1.0f - smooth) + f[i] * smooth;
+    }
+  }
+  return f;
+}
+
+void ApplyRope(float* x, const std::vector<float>& freqs, int64_t pos, bool inverse) {
+  const float t = static_cast<float>(pos);
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    float angle = t * freqs[i];
+    float c = std::cos(angle), s = std::sin(angle);
+    if (inverse) s = -s;
+    float a = x[2 * i], b = x[2 * i + 1];
+    x[2 * i] = a * c - b * s;
+    x[2 * i + 1] = a * s + b * c;
+  }
+}
+
+void HadamardRotate(float* x, int64_t n) {
+  for (int64_t h = 1; h < n; h *= 2) {
+    for (int64_t i = 0; i < n; i += 2 * h) {
+      for (int64_t j = i; j < i + h; ++j) {
+        float a = x[j], b = x[j + h];
+        x[j] = a + b;
+        x[j + h] = a - b;
+      }
+    }
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(n));
+  for (int64_t i = 0; i < n; ++i) x[i] *= scale;
+}
+
+void SinkhornInPlace(float* c, int64_t hc, int64_t iters, float eps) {
+  for (int64_t j = 0; j < hc; ++j) {
+    float* row = c + j * hc;
+    float m = *std::max_element(row, row + hc);
+    float sum = 0;
+    for (int64_t k = 0; k < hc; ++k) sum += (row[k] = std::exp(row[k] - m));
+    for (int64_t k = 0; k < hc; ++k) row[k] = row[k] / sum + eps;
+  }
+  auto col_norm = [&] {
+    for (int64_t k = 0; k < hc; ++k) {
+      float s = 0;
+      for (int64_t j = 0; j < hc; ++j) s += c[j * hc + k];
+      for (int64_t j = 0; j < hc; ++j) c[j * hc + k] /= (s + eps);
+    }
+  };
+  auto row_norm = [&] {
+    for (int64_t j = 0; j < hc; ++j) {
+      float s = 0;
+      for (int64_t k = 0; k < hc; ++k) s += c[j * hc + k];
+      for (int64_t k = 0; k < hc; ++k) c[j * hc + k] /= (s + eps);
+    }
+  };
+  col_norm();
+  for (int64_t it = 1; it < iters; ++it) {
+    row_norm();
+    col_norm();
+  }
+}
+
+float Softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+
+std::vector<int32_t> TopKStable(const float* scores, int64_t n, int64_t k) {
+  std::vector<int32_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  k = std::min(k, n);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+    if (scores[a] != scores[b]) return scores[a] > scores[b];
+    return a < b;
+  });
+  idx.resize(static_cast<size_t>(k));
+  return idx;
+}
+
+}  // namespace v4agent::engine::kernels

@@ -1,0 +1,103 @@
+// Per-sequence KV cache of the V4 model, split the way the no-re-prefill promise needs it:
+//  * history: append-only rows that never change once written (compressed CSA/HCA entries,
+//    lightning-indexer keys), one block of `ratio` tokens each;
+//  * state: small and fixed-size (sliding-window ring, compressor frontiers for unfinished
+//    blocks, position), copied by Snapshot() and put back by Restore().
+// Rows are fp32 here (the exact mode the goldens use); ByteAccount() also reports the
+// production FP8/FP4 row layout of spec §5.2. Knows nothing of weights or kernels.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "engine/model_config.h"
+
+namespace v4agent::engine {
+
+// Running state of one token compressor: the projections u and gate scores s (+ ape) of the
+// current partial block and, for the overlapping CSA compressor, of the previous block.
+struct CompressorState {
+  int64_t ratio = 0;
+  int64_t rows = 0;  // (overlap ? 2 : 1) * width
+  bool overlap = false;
+  std::vector<float> cur_u, cur_s;    // [ratio, rows]
+  std::vector<float> prev_u, prev_s;  // [ratio, rows] (overlap only)
+
+  void Init(int64_t ratio_in, int64_t rows_in, bool overlap_in);
+  // Sequence start: u = 0, s = -inf (block 0 has no previous block).
+  void Reset();
+};
+
+struct LayerCache {
+  int64_t ratio = 0;
+  // State.
+  std::vector<float> window;  // [W, head_dim], slot = position mod W
+  CompressorState compressor;
+  CompressorState index_compressor;
+  // History (append-only).
+  std::vector<float> compressed;  // [entries, head_dim]
+  std::vector<float> index_keys;  // [entries, index_head_dim]
+  int64_t num_entries = 0;
+};
+
+struct CacheBytes {
+  uint64_t history_fp32 = 0;        // rows as this cache stores them
+  uint64_t history_production = 0;  // FP8 main (584 B at head_dim 512) + FP4 indexer (68 B)
+  uint64_t state = 0;
+  uint64_t total() const { return history_fp32 + state; }
+};
+
+class SequenceCache {
+ public:
+  explicit SequenceCache(const ModelConfig& config);
+
+  int64_t length() const { return length_; }
+  void set_length(int64_t n) { length_ = n; }
+  // Tokens consumed by the MTP block's own layer (it runs one position behind the main model).
+  int64_t mtp_length() const { return mtp_length_; }
+  void set_mtp_length(int64_t n) { mtp_length_ = n; }
+  LayerCache& layer(int64_t i) { return layers_[i]; }
+  const LayerCache& layer(int64_t i) const { return layers_[i]; }
+  int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
+  const ModelConfig& config() const { return *config_; }
+
+  // Empties the sequence: every state is reset and the history dropped.
+  void Reset();
+
+  // The state part plus the history lengths: enough to return to this point later while the
+  // history rows themselves are shared (never copied).
+  struct Snapshot {
+    int64_t length = 0;
+    int64_t mtp_length = 0;
+    std::vector<std::vector<float>> windows;
+    std::vector<CompressorState> compressors, index_compressors;
+    std::vector<int64_t> entries;
+  };
+  Snapshot TakeSnapshot() const;
+  // Returns to `snap`, which must come from this sequence at a length <= the current one;
+  // history rows written after it are dropped.
+  void Restore(const Snapshot& snap);
+  // A deep, independent copy (explicit, because it can be large).
+  std::unique_ptr<SequenceCache> Copy() const;
+
+  CacheBytes ByteAccount() const;
+
+ private:
+  const ModelConfig* config_;
+  int64_t length_ = 0;
+  int64_t mtp_length_ = 0;
+  std::vector<LayerCache> layers_;
+};
+
+// Amortized history bytes per token of the production layout (spec §5.2):
+// N_CSA * (E_main + E_idx) / 4 + N_HCA * E_main / ratio, main-model layers only.
+struct KvFormula {
+  double bytes_per_token = 0;
+  int64_t main_entry_bytes = 0;
+  int64_t index_entry_bytes = 0;
+};
+KvFormula KvBytesPerToken(const ModelConfig& config, bool fp4_indexer, bool bf16_reference);
+
+}  // namespace v4agent::engine

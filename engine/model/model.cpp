@@ -1,0 +1,551 @@
+#include "engine/model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "common/strings.h"
+#include "engine/kernels/cpu/ops.h"
+#include "engine/quant/codecs.h"
+
+namespace v4agent::engine {
+
+namespace k = kernels;
+
+namespace {
+
+void TraceRow(Trace* trace, const std::string& key, const float* data, int64_t n) {
+  if (trace == nullptr) return;
+  auto& v = (*trace)[key];
+  v.insert(v.end(), data, data + n);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const ModelOptions& options) {
+  auto m = std::unique_ptr<Model>(new Model());
+  m->options_ = options;
+  V4_ASSIGN_OR_RETURN(m->config_, ModelConfig::Load(dir));
+  V4_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(dir));
+  V4_ASSIGN_OR_RETURN(m->weights_, ModelWeights::Bind(*m->ckpt_, m->config_));
+  m->pool_ = std::make_unique<ThreadPool>(options.num_threads);
+  const ModelConfig& c = m->config_;
+  k::RopeParams swa;
+  swa.base = c.rope_theta;
+  k::RopeParams comp;
+  comp.base = c.compress_rope_theta;
+  comp.yarn = true;
+  comp.factor = c.rope_factor;
+  comp.original_seq_len = c.original_max_position_embeddings;
+  comp.beta_fast = c.beta_fast;
+  comp.beta_slow = c.beta_slow;
+  m->rope_swa_.freqs = k::RopeFrequencies(c.qk_rope_head_dim, swa);
+  m->rope_compressed_.freqs = k::RopeFrequencies(c.qk_rope_head_dim, comp);
+  return m;
+}
+
+int64_t Model::max_context() const {
+  return options_.max_context > 0 ? options_.max_context : config_.max_position_embeddings;
+}
+
+std::unique_ptr<SequenceCache> Model::NewCache() const {
+  return std::make_unique<SequenceCache>(config_);
+}
+
+const Model::Rope& Model::RopeFor(int64_t layer) const {
+  return config_.ratio(layer) == 0 ? rope_swa_ : rope_compressed_;
+}
+
+namespace {
+
+// mHC pre-mix of one token: returns the collapsed input in `a` [D], and post [hc], comb
+// [hc, hc].
+void HcPre(const ModelConfig& c, const HcParams& p, const float* x, float* a, float* pre,
+           float* post, float* comb) {
+  const int64_t hc = c.hc_mult, D = c.hidden_size, width = hc * D;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const float hc_eps = static_cast<float>(c.hc_eps);
+  float rho = 1.0f / std::sqrt(k::Dot(x, x, width) / static_cast<float>(width) + eps);
+  std::vector<float> mu(static_cast<size_t>(c.hc_mix_width));
+  for (int64_t m = 0; m < c.hc_mix_width; ++m)
+    mu[m] = rho * k::Dot(p.fn.data() + m * width, x, width);
+  for (int64_t j = 0; j < hc; ++j) {
+    pre[j] = k::Sigmoid(mu[j] * p.scale[0] + p.base[j]) + hc_eps;
+    post[j] = 2.0f * k::Sigmoid(mu[hc + j] * p.scale[1] + p.base[hc + j]);
+  }
+  for (int64_t i = 0; i < hc * hc; ++i) comb[i] = mu[2 * hc + i] * p.scale[2] + p.base[2 * hc + i];
+  k::SinkhornInPlace(comb, hc, c.hc_sinkhorn_iters, hc_eps);
+  for (int64_t d = 0; d < D; ++d) {
+    float s = 0;
+    for (int64_t j = 0; j < hc; ++j) s += pre[j] * x[j * D + d];
+    a[d] = s;
+  }
+}
+
+// X_new[k] = post_k * o + sum_j comb[j][k] * X_old[j].
+void HcPost(const ModelConfig& c, const float* o, const float* post, const float* comb, float* x) {
+  const int64_t hc = c.hc_mult, D = c.hidden_size;
+  std::vector<float> old(x, x + hc * D);
+  for (int64_t kk = 0; kk < hc; ++kk) {
+    for (int64_t d = 0; d < D; ++d) {
+      float s = post[kk] * o[d];
+      for (int64_t j = 0; j < hc; ++j) s += comb[j * hc + kk] * old[j * D + d];
+      x[kk * D + d] = s;
+    }
+  }
+}
+
+// Pushes token `pos`'s projections into a compressor; when its block completes, writes the
+// pooled entry (width values) to `entry` and returns true.
+bool CompressorPush(CompressorState& st, int64_t width, const float* u, const float* s, int64_t pos,
+                    float* entry) {
+  const int64_t m = st.ratio, rows = st.rows, slot = pos % m;
+  std::copy(u, u + rows, st.cur_u.begin() + slot * rows);
+  std::copy(s, s + rows, st.cur_s.begin() + slot * rows);
+  if ((pos + 1) % m != 0) return false;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  std::vector<float> sc, val;
+  for (int64_t ch = 0; ch < width; ++ch) {
+    sc.clear();
+    val.clear();
+    if (st.overlap) {
+      // Previous block's A half (dims 0..width-1), then this block's B half.
+      for (int64_t t = 0; t < m; ++t) {
+        sc.push_back(st.prev_s[t * rows + ch]);
+        val.push_back(st.prev_u[t * rows + ch]);
+      }
+      for (int64_t t = 0; t < m; ++t) {
+        sc.push_back(st.cur_s[t * rows + width + ch]);
+        val.push_back(st.cur_u[t * rows + width + ch]);
+      }
+    } else {
+      for (int64_t t = 0; t < m; ++t) {
+        sc.push_back(st.cur_s[t * rows + ch]);
+        val.push_back(st.cur_u[t * rows + ch]);
+      }
+    }
+    float mx = neg_inf;
+    for (float v : sc) mx = std::max(mx, v);
+    float sum = 0, acc = 0;
+    for (size_t i = 0; i < sc.size(); ++i) {
+      float e = sc[i] == neg_inf ? 0.0f : std::exp(sc[i] - mx);
+      sum += e;
+      acc += e * val[i];
+    }
+    entry[ch] = acc / sum;
+  }
+  if (st.overlap) {
+    st.prev_u = st.cur_u;
+    st.prev_s = st.cur_s;
+  }
+  std::fill(st.cur_u.begin(), st.cur_u.end(), 0.0f);
+  std::fill(st.cur_s.begin(), st.cur_s.end(), neg_inf);
+  return true;
+}
+
+}  // namespace
+
+void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, int64_t T,
+                      const std::vector<float>& a, std::vector<float>& out, Trace* trace) {
+  const ModelConfig& c = config_;
+  const AttentionWeights& aw = w.attn;
+  const int64_t D = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim;
+  const int64_t Rq = c.q_lora_rank, nope = c.nope_head_dim, W = c.sliding_window;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const auto& freqs = RopeFor(w.layer).freqs;
+  const bool sim = options_.qat_sim;
+  ThreadPool* pool = pool_.get();
+
+  std::vector<float> cq(T * Rq), q(T * H * hd), kv(T * hd);
+  k::MatMul(aw.wq_a, a.data(), T, cq.data(), pool);
+  for (int64_t t = 0; t < T; ++t) {
+    k::RmsNorm(cq.data() + t * Rq, aw.q_norm.data(), Rq, eps, cq.data() + t * Rq);
+  }
+  k::MatMul(aw.wq_b, cq.data(), T, q.data(), pool);
+  k::MatMul(aw.wkv, a.data(), T, kv.data(), pool);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t pos = start_pos + t;
+    for (int64_t h = 0; h < H; ++h) {
+      float* qh = q.data() + (t * H + h) * hd;
+      k::RmsNorm(qh, nullptr, hd, eps, qh);
+      k::ApplyRope(qh + nope, freqs, pos, false);
+    }
+    float* kvt = kv.data() + t * hd;
+    k::RmsNorm(kvt, aw.kv_norm.data(), hd, eps, kvt);
+    k::ApplyRope(kvt + nope, freqs, pos, false);
+    if (sim) quant::Fp8Simulate({kvt, static_cast<size_t>(nope)}, 64);
+  }
+
+  // Compressor and indexer projections for the whole chunk.
+  std::vector<float> cu, cs, iu, is, iq, iw;
+  const CompressorWeights* cw = aw.has_compressor ? &aw.compressor : nullptr;
+  const IndexerWeights* iwts = aw.has_indexer ? &aw.indexer : nullptr;
+  const int64_t HI = c.index_n_heads, dI = c.index_head_dim;
+  if (cw) {
+    cu.resize(T * cw->wkv.out);
+    cs.resize(T * cw->wgate.out);
+    k::MatMul(cw->wkv, a.data(), T, cu.data(), pool);
+    k::MatMul(cw->wgate, a.data(), T, cs.data(), pool);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* ape = cw->ape.data() + ((start_pos + t) % cw->ratio) * cw->wgate.out;
+      for (int64_t r = 0; r < cw->wgate.out; ++r) cs[t * cw->wgate.out + r] += ape[r];
+    }
+  }
+  if (iwts) {
+    const CompressorWeights& icw = iwts->compressor;
+    iu.resize(T * icw.wkv.out);
+    is.resize(T * icw.wgate.out);
+    k::MatMul(icw.wkv, a.data(), T, iu.data(), pool);
+    k::MatMul(icw.wgate, a.data(), T, is.data(), pool);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* ape = icw.ape.data() + ((start_pos + t) % icw.ratio) * icw.wgate.out;
+      for (int64_t r = 0; r < icw.wgate.out; ++r) is[t * icw.wgate.out + r] += ape[r];
+    }
+    iq.resize(T * HI * dI);
+    iw.resize(T * HI);
+    k::MatMul(iwts->wq_b, cq.data(), T, iq.data(), pool);
+    k::MatMul(iwts->weights_proj, a.data(), T, iw.data(), pool);
+    const float wscale =
+        1.0f / std::sqrt(static_cast<float>(dI)) / std::sqrt(static_cast<float>(HI));
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t h = 0; h < HI; ++h) {
+        float* qh = iq.data() + (t * HI + h) * dI;
+        k::ApplyRope(qh + (dI - c.qk_rope_head_dim), freqs, start_pos + t, false);
+        k::HadamardRotate(qh, dI);
+        if (sim) quant::Fp4Simulate({qh, static_cast<size_t>(dI)}, 32);
+        iw[t * HI + h] *= wscale;
+      }
+    }
+  }
+
+  std::vector<float> o(T * H * hd, 0.0f), entry(std::max(hd, dI)), scores;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<int32_t> selected;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t pos = start_pos + t;
+    std::copy(kv.begin() + t * hd, kv.begin() + (t + 1) * hd, lc.window.begin() + (pos % W) * hd);
+    if (iwts) {
+      if (CompressorPush(lc.index_compressor, dI, iu.data() + t * iwts->compressor.wkv.out,
+                         is.data() + t * iwts->compressor.wgate.out, pos, entry.data())) {
+        const int64_t j = pos / lc.index_compressor.ratio;
+        k::RmsNorm(entry.data(), iwts->compressor.norm.data(), dI, eps, entry.data());
+        k::ApplyRope(entry.data() + (dI - c.qk_rope_head_dim), freqs, j * lc.index_compressor.ratio,
+                     false);
+        k::HadamardRotate(entry.data(), dI);
+        if (sim) quant::Fp4Simulate({entry.data(), static_cast<size_t>(dI)}, 32);
+        lc.index_keys.insert(lc.index_keys.end(), entry.begin(), entry.begin() + dI);
+      }
+      const int64_t n_keys = static_cast<int64_t>(lc.index_keys.size()) / dI;
+      scores.assign(static_cast<size_t>(n_keys), 0.0f);
+      for (int64_t j = 0; j < n_keys; ++j) {
+        float s = 0;
+        for (int64_t h = 0; h < HI; ++h) {
+          float d = k::Dot(iq.data() + (t * HI + h) * dI, lc.index_keys.data() + j * dI, dI);
+          s += iw[t * HI + h] * std::max(d, 0.0f);
+        }
+        scores[j] = s;
+      }
+      selected = k::TopKStable(scores.data(), n_keys, c.index_topk);
+      if (trace) {
+        const int64_t slots = std::min<int64_t>(c.index_topk, (start_pos + T) / 4);
+        std::vector<float> row(static_cast<size_t>(std::max<int64_t>(slots, 0)), -1.0f);
+        for (size_t i = 0; i < selected.size() && i < row.size(); ++i)
+          row[i] = static_cast<float>(selected[i]);
+        TraceRow(trace, StrCat("layers.", w.layer, ".indexer_topk_blocks"), row.data(),
+                 static_cast<int64_t>(row.size()));
+      }
+    }
+    if (cw) {
+      if (CompressorPush(lc.compressor, hd, cu.data() + t * cw->wkv.out,
+                         cs.data() + t * cw->wgate.out, pos, entry.data())) {
+        const int64_t j = pos / cw->ratio;
+        k::RmsNorm(entry.data(), cw->norm.data(), hd, eps, entry.data());
+        k::ApplyRope(entry.data() + nope, freqs, j * cw->ratio, false);
+        if (sim) quant::Fp8Simulate({entry.data(), static_cast<size_t>(nope)}, 64);
+        lc.compressed.insert(lc.compressed.end(), entry.begin(), entry.begin() + hd);
+        lc.num_entries++;
+      }
+    }
+    // Candidate KV rows: the raw window, then the chosen compressed entries.
+    std::vector<const float*> rows;
+    for (int64_t p = std::max<int64_t>(0, pos - W + 1); p <= pos; ++p) {
+      rows.push_back(lc.window.data() + (p % W) * hd);
+    }
+    if (cw) {
+      if (iwts) {
+        for (int32_t j : selected) rows.push_back(lc.compressed.data() + j * hd);
+      } else {
+        for (int64_t j = 0; j < lc.num_entries; ++j) rows.push_back(lc.compressed.data() + j * hd);
+      }
+    }
+    auto head_work = [&](size_t hb, size_t he) {
+      std::vector<float> logit(rows.size());
+      for (size_t h = hb; h < he; ++h) {
+        const float* qh = q.data() + (t * H + h) * hd;
+        float mx = aw.sink[h];
+        for (size_t i = 0; i < rows.size(); ++i) {
+          logit[i] = k::Dot(qh, rows[i], hd) * scale;
+          mx = std::max(mx, logit[i]);
+        }
+        float sum = std::exp(aw.sink[h] - mx);
+        for (size_t i = 0; i < rows.size(); ++i) sum += (logit[i] = std::exp(logit[i] - mx));
+        float* oh = o.data() + (t * H + h) * hd;
+        for (size_t i = 0; i < rows.size(); ++i) {
+          const float p = logit[i] / sum;
+          for (int64_t d = 0; d < hd; ++d) oh[d] += p * rows[i][d];
+        }
+        k::ApplyRope(oh + nope, freqs, pos, true);
+      }
+    };
+    if (H >= 8 && rows.size() >= 64) {
+      pool->ParallelFor(static_cast<size_t>(H), 1, head_work);
+    } else {
+      head_work(0, static_cast<size_t>(H));
+    }
+  }
+  // Grouped output projection: group g's heads through its R_o rows of wo_a, then wo_b.
+  const int64_t G = c.o_groups, Ro = c.o_lora_rank, gin = c.heads_per_group * hd;
+  std::vector<float> z(T * G * Ro);
+  for (int64_t g = 0; g < G; ++g) {
+    k::MatMulRows(aw.wo_a, g * Ro, (g + 1) * Ro, o.data() + g * gin, H * hd, T, z.data() + g * Ro,
+                  G * Ro, pool);
+  }
+  out.assign(T * D, 0.0f);
+  k::MatMul(aw.wo_b, z.data(), T, out.data(), pool);
+}
+
+void Model::Moe(const BlockWeights& w, std::span<const int32_t> tokens, int64_t T,
+                const std::vector<float>& f, std::vector<float>& out, Trace* trace) {
+  const ModelConfig& c = config_;
+  const MoeWeights& mw = w.ffn;
+  const int64_t D = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
+  const int64_t I = c.moe_intermediate_size;
+  const float limit = static_cast<float>(c.swiglu_limit);
+  ThreadPool* pool = pool_.get();
+  std::vector<float> z(T * E);
+  k::MatMul(mw.gate, f.data(), T, z.data(), pool);
+  std::vector<int32_t> idx(T * K);
+  std::vector<float> gw(T * K);
+  for (int64_t t = 0; t < T; ++t) {
+    float* zt = z.data() + t * E;
+    std::vector<float> sc(static_cast<size_t>(E));
+    if (c.scoring_func == "softmax") {
+      float mx = *std::max_element(zt, zt + E), sum = 0;
+      for (int64_t e = 0; e < E; ++e) sum += (sc[e] = std::exp(zt[e] - mx));
+      for (auto& v : sc) v /= sum;
+    } else if (c.scoring_func == "sigmoid") {
+      for (int64_t e = 0; e < E; ++e) sc[e] = k::Sigmoid(zt[e]);
+    } else {
+      for (int64_t e = 0; e < E; ++e) sc[e] = std::sqrt(k::Softplus(zt[e]));
+    }
+    std::vector<int32_t> chosen;
+    if (c.hash_routed(w.layer)) {
+      chosen.assign(mw.tid2eid.begin() + tokens[t] * K, mw.tid2eid.begin() + (tokens[t] + 1) * K);
+    } else {
+      std::vector<float> biased(sc);
+      for (int64_t e = 0; e < E; ++e) biased[e] += mw.bias[e];
+      chosen = k::TopKStable(biased.data(), E, K);
+    }
+    float sum = 0;
+    for (int64_t i = 0; i < K; ++i) sum += sc[chosen[i]];
+    for (int64_t i = 0; i < K; ++i) {
+      float g = sc[chosen[i]];
+      if (c.norm_topk_prob) g /= sum;
+      idx[t * K + i] = chosen[i];
+      gw[t * K + i] = g * static_cast<float>(c.routed_scaling_factor);
+    }
+    if (trace) {
+      std::vector<float> ids(chosen.begin(), chosen.end());
+      TraceRow(trace, StrCat("layers.", w.layer, ".moe_experts"), ids.data(), K);
+      TraceRow(trace, StrCat("layers.", w.layer, ".moe_weights"), gw.data() + t * K, K);
+    }
+  }
+  out.assign(T * D, 0.0f);
+  auto run_expert = [&](const ExpertWeights& ew, const std::vector<int64_t>& toks,
+                        const std::vector<float>& weights) {
+    const int64_t n = static_cast<int64_t>(toks.size());
+    std::vector<float> x(n * D), h1(n * ew.w1.out), h3(n * ew.w3.out), y(n * D);
+    for (int64_t i = 0; i < n; ++i) std::copy_n(f.data() + toks[i] * D, D, x.data() + i * D);
+    k::MatMul(ew.w1, x.data(), n, h1.data(), pool);
+    k::MatMul(ew.w3, x.data(), n, h3.data(), pool);
+    const int64_t width = ew.w1.out;
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < width; ++j) {
+        float up = std::clamp(h3[i * width + j], -limit, limit);
+        float gate = std::min(h1[i * width + j], limit);
+        h1[i * width + j] = k::Silu(gate) * up * weights[i];
+      }
+    }
+    k::MatMul(ew.w2, h1.data(), n, y.data(), pool);
+    for (int64_t i = 0; i < n; ++i) {
+      float* o = out.data() + toks[i] * D;
+      for (int64_t d = 0; d < D; ++d) o[d] += y[i * D + d];
+    }
+  };
+  // Experts in id order: each token's routed outputs are summed in that fixed order.
+  for (int64_t e = 0; e < E; ++e) {
+    std::vector<int64_t> toks;
+    std::vector<float> weights;
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t i = 0; i < K; ++i) {
+        if (idx[t * K + i] == e) {
+          toks.push_back(t);
+          weights.push_back(gw[t * K + i]);
+        }
+      }
+    }
+    if (!toks.empty()) run_expert(mw.experts[e], toks, weights);
+  }
+  (void)I;
+  if (mw.has_shared) {
+    std::vector<int64_t> toks(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) toks[t] = t;
+    run_expert(mw.shared, toks, std::vector<float>(static_cast<size_t>(T), 1.0f));
+  }
+}
+
+void Model::Block(const BlockWeights& w, SequenceCache& cache, std::span<const int32_t> tokens,
+                  int64_t start_pos, std::vector<float>& streams, Trace* trace) {
+  const ModelConfig& c = config_;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t hc = c.hc_mult, D = c.hidden_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const std::string prefix = StrCat("layers.", w.layer, ".");
+  std::vector<float> a(T * D), pre(T * hc), post(T * hc), comb(T * hc * hc), out;
+  for (int sub = 0; sub < 2; ++sub) {
+    const HcParams& p = sub == 0 ? w.hc_attn : w.hc_ffn;
+    const std::vector<float>& norm = sub == 0 ? w.attn_norm : w.ffn_norm;
+    const char* name = sub == 0 ? "attn" : "ffn";
+    for (int64_t t = 0; t < T; ++t) {
+      float* at = a.data() + t * D;
+      HcPre(c, p, streams.data() + t * hc * D, at, pre.data() + t * hc, post.data() + t * hc,
+            comb.data() + t * hc * hc);
+      k::RmsNorm(at, norm.data(), D, eps, at);
+    }
+    TraceRow(trace, prefix + "hc_" + name + "_pre", pre.data(), T * hc);
+    TraceRow(trace, prefix + "hc_" + name + "_post", post.data(), T * hc);
+    TraceRow(trace, prefix + "hc_" + name + "_comb", comb.data(), T * hc * hc);
+    TraceRow(trace, prefix + name + "_norm_out", a.data(), T * D);
+    if (sub == 0) {
+      Attention(w, cache.layer(w.layer), start_pos, T, a, out, trace);
+    } else {
+      Moe(w, tokens, T, a, out, trace);
+    }
+    TraceRow(trace, prefix + name + "_out", out.data(), T * D);
+    for (int64_t t = 0; t < T; ++t) {
+      HcPost(c, out.data() + t * D, post.data() + t * hc, comb.data() + t * hc * hc,
+             streams.data() + t * hc * D);
+    }
+    TraceRow(trace, prefix + (sub == 0 ? "streams_after_attn" : "streams_out"), streams.data(),
+             T * hc * D);
+  }
+}
+
+void Model::Head(const HcParams& hcp, const std::vector<float>& norm, const float* streams,
+                 int64_t T, bool all_rows, std::vector<float>* logits, Trace* trace,
+                 const std::string& prefix) {
+  const ModelConfig& c = config_;
+  const int64_t hc = c.hc_mult, D = c.hidden_size, width = hc * D, V = c.vocab_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int64_t first = all_rows ? 0 : T - 1;
+  const int64_t rows = T - first;
+  std::vector<float> y(rows * D), n(rows * D);
+  for (int64_t t = first; t < T; ++t) {
+    const float* x = streams + t * width;
+    float rho = 1.0f / std::sqrt(k::Dot(x, x, width) / static_cast<float>(width) + eps);
+    float* yt = y.data() + (t - first) * D;
+    std::fill(yt, yt + D, 0.0f);
+    for (int64_t j = 0; j < hc; ++j) {
+      float mu = rho * k::Dot(hcp.fn.data() + j * width, x, width);
+      float wj = k::Sigmoid(mu * hcp.scale[0] + hcp.base[j]) + static_cast<float>(c.hc_eps);
+      for (int64_t d = 0; d < D; ++d) yt[d] += wj * x[j * D + d];
+    }
+    k::RmsNorm(yt, norm.data(), D, eps, n.data() + (t - first) * D);
+  }
+  TraceRow(trace, prefix + "hc_head_out", y.data(), rows * D);
+  TraceRow(trace, prefix + "final_norm_out", n.data(), rows * D);
+  if (logits) {
+    logits->assign(rows * V, 0.0f);
+    k::MatMul(weights_->head, n.data(), rows, logits->data(), pool_.get());
+  }
+}
+
+Status Model::Forward(SequenceCache& cache, std::span<const int32_t> tokens, bool all_logits,
+                      std::vector<float>* logits, Trace* trace, std::vector<float>* last_streams) {
+  const ModelConfig& c = config_;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  if (T == 0) return InvalidArgumentError("Forward: no tokens");
+  for (int64_t t = 0; t < T; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= c.vocab_size) {
+      return OutOfRangeError(StrCat("token id ", tokens[t], " at index ", t,
+                                    " is outside the vocabulary [0, ", c.vocab_size, ")"));
+    }
+  }
+  if (cache.length() + T > max_context()) {
+    return OutOfRangeError(StrCat("context of ", cache.length() + T,
+                                  " tokens exceeds the maximum of ", max_context()));
+  }
+  const int64_t hc = c.hc_mult, D = c.hidden_size;
+  const int64_t start = cache.length();
+  std::vector<float> streams(T * hc * D);
+  std::vector<float> row(static_cast<size_t>(D));
+  for (int64_t t = 0; t < T; ++t) {
+    weights_->embed.DequantRow(tokens[t], row.data());
+    TraceRow(trace, "embed", row.data(), D);
+    for (int64_t j = 0; j < hc; ++j)
+      std::copy(row.begin(), row.end(), streams.begin() + (t * hc + j) * D);
+  }
+  for (const BlockWeights& w : weights_->layers) Block(w, cache, tokens, start, streams, trace);
+  if (last_streams) *last_streams = streams;
+  Head(weights_->hc_head, weights_->norm, streams.data(), T, all_logits, logits, trace, "");
+  if (trace && logits)
+    TraceRow(trace, "logits", logits->data(), static_cast<int64_t>(logits->size()));
+  cache.set_length(start + T);
+  return Status::Ok();
+}
+
+Status Model::ForwardMtp(SequenceCache& cache, std::span<const float> streams,
+                         std::span<const int32_t> next_tokens, std::vector<float>* logits) {
+  const ModelConfig& c = config_;
+  if (weights_->mtp.empty()) return FailedPreconditionError("this checkpoint has no MTP block");
+  const int64_t T = static_cast<int64_t>(next_tokens.size());
+  const int64_t hc = c.hc_mult, D = c.hidden_size;
+  if (static_cast<int64_t>(streams.size()) != T * hc * D) {
+    return InvalidArgumentError("ForwardMtp: streams must be [tokens, hc, D]");
+  }
+  for (int32_t id : next_tokens) {
+    if (id < 0 || id >= c.vocab_size)
+      return OutOfRangeError(StrCat("token id ", id, " out of range"));
+  }
+  const MtpWeights& m = weights_->mtp[0];
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  LayerCache& lc = cache.layer(c.num_hidden_layers);
+  // The MTP layer keeps its own position: tokens it has consumed so far.
+  const int64_t start = cache.mtp_length();
+  (void)lc;
+  std::vector<float> e(T * D), ep(T * D), hn(T * hc * D), hp(T * hc * D), x(T * hc * D);
+  for (int64_t t = 0; t < T; ++t) {
+    weights_->embed.DequantRow(next_tokens[t], e.data() + t * D);
+    k::RmsNorm(e.data() + t * D, m.enorm.data(), D, eps, e.data() + t * D);
+    for (int64_t j = 0; j < hc; ++j) {
+      const float* s = streams.data() + (t * hc + j) * D;
+      k::RmsNorm(s, m.hnorm.data(), D, eps, hn.data() + (t * hc + j) * D);
+    }
+  }
+  k::MatMul(m.e_proj, e.data(), T, ep.data(), pool_.get());
+  k::MatMul(m.h_proj, hn.data(), T * hc, hp.data(), pool_.get());
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t j = 0; j < hc; ++j) {
+      for (int64_t d = 0; d < D; ++d) {
+        x[(t * hc + j) * D + d] = ep[t * D + d] + hp[(t * hc + j) * D + d];
+      }
+    }
+  }
+  Block(m.block, cache, next_tokens, start, x, nullptr);
+  cache.set_mtp_length(start + T);
+  Head(m.hc_head, m.norm, x.data(), T, true, logits, nullptr, "mtp.");
+  return Status::Ok();
+}
+
+}  // namespace v4agent::engine

@@ -1,0 +1,91 @@
+// The DeepSeek-V4 forward pass on CPU in fp32 "exact" mode (the numerics of the goldens):
+// embedding, mHC with Sinkhorn, SWA / CSA / HCA attention with the token compressor and the
+// lightning indexer, hash and score MoE routing with shared experts, HC head, final norm,
+// LM head, and the MTP block. Tokens are processed layer by layer and, inside a layer, in
+// position order with per-token arithmetic identical to one-token decode, so a chunked
+// prefill, a one-shot prefill and token-by-token decode give bit-identical results.
+// Never owns a sequence: all per-sequence state lives in the SequenceCache passed in.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/thread_pool.h"
+#include "engine/checkpoint/safetensors.h"
+#include "engine/kv/sequence_cache.h"
+#include "engine/model_config.h"
+#include "engine/weights/weights.h"
+
+namespace v4agent::engine {
+
+struct ModelOptions {
+  // The two quantization-aware simulations (FP8 KV, FP4 indexer). On: the model's numerics.
+  bool qat_sim = true;
+  int num_threads = 0;  // 0: all cores
+  // Largest context (in tokens) a sequence may reach; 0: max_position_embeddings.
+  int64_t max_context = 0;
+};
+
+// Optional per-token intermediate values, keyed like the goldens' intermediates files
+// ("layers.3.attn_out"); each entry accumulates rows in token order.
+using Trace = std::map<std::string, std::vector<float>>;
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> Load(const std::string& dir, const ModelOptions& options);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelOptions& options() const { return options_; }
+  void set_qat_sim(bool on) { options_.qat_sim = on; }
+  int64_t max_context() const;
+  const Checkpoint& checkpoint() const { return *ckpt_; }
+  const ModelWeights& weights() const { return *weights_; }
+
+  std::unique_ptr<SequenceCache> NewCache() const;
+
+  // Appends `tokens` at positions cache.length() ... to the sequence. With `all_logits`,
+  // logits gets [tokens, vocab] (one row per token); otherwise [vocab] for the last token.
+  // `last_streams` (optional) receives the last layer's hc streams [tokens, hc, D] (the MTP
+  // input). Token ids out of range and contexts past max_context are errors.
+  Status Forward(SequenceCache& cache, std::span<const int32_t> tokens, bool all_logits,
+                 std::vector<float>* logits, Trace* trace = nullptr,
+                 std::vector<float>* last_streams = nullptr);
+
+  // The MTP block on its own cache layer (cache layer index n_layers): `streams` [T, hc, D]
+  // are main-model last-layer streams at positions p, `next_tokens` the tokens at p+1;
+  // logits [T, vocab] predict p+2.
+  Status ForwardMtp(SequenceCache& cache, std::span<const float> streams,
+                    std::span<const int32_t> next_tokens, std::vector<float>* logits);
+
+  ThreadPool* pool() { return pool_.get(); }
+
+ private:
+  Model() = default;
+  struct Rope {
+    std::vector<float> freqs;
+  };
+  const Rope& RopeFor(int64_t layer) const;
+  void Block(const BlockWeights& w, SequenceCache& cache, std::span<const int32_t> tokens,
+             int64_t start_pos, std::vector<float>& streams, Trace* trace);
+  void Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, int64_t T,
+                 const std::vector<float>& a, std::vector<float>& out, Trace* trace);
+  void Moe(const BlockWeights& w, std::span<const int32_t> tokens, int64_t T,
+           const std::vector<float>& f, std::vector<float>& out, Trace* trace);
+  void Head(const HcParams& hc, const std::vector<float>& norm, const float* streams, int64_t T,
+            bool all_rows, std::vector<float>* logits, Trace* trace, const std::string& prefix);
+
+  ModelConfig config_;
+  ModelOptions options_;
+  std::unique_ptr<Checkpoint> ckpt_;
+  std::unique_ptr<ModelWeights> weights_;
+  std::unique_ptr<ThreadPool> pool_;
+  Rope rope_swa_, rope_compressed_;
+};
+
+}  // namespace v4agent::engine

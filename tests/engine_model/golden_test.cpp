@@ -33,8 +33,8 @@ TEST_P(IntermediatesTest, LayerByLayer) {
   auto tokens = Read<int32_t>(*golden, "tokens");
   auto cache = model->NewCache();
   Trace trace;
-  std::vector<float> logits;
-  ASSERT_TRUE(model->Forward(*cache, tokens, true, &logits, &trace).ok());
+  std::vector<float> logits, streams;
+  ASSERT_TRUE(model->Forward(*cache, tokens, true, &logits, &trace, &streams).ok());
   // Compare in forward order; the first failing tensor names the bug.
   std::vector<std::string> names = {"embed"};
   const auto& c = model->config();
@@ -73,6 +73,22 @@ TEST_P(IntermediatesTest, LayerByLayer) {
     max_err = std::max(max_err, d.max_abs / std::max(1.0f, scale));
     if (d.max_abs > tol) break;
   }
+  // MTP: main-model last-layer streams at rows 0..L-2 with the tokens at 1..L-1.
+  {
+    const int64_t L = static_cast<int64_t>(tokens.size());
+    const int64_t per = c.hc_mult * c.hidden_size;
+    std::vector<float> mtp_streams(streams.begin(), streams.begin() + (L - 1) * per);
+    std::vector<int32_t> next(tokens.begin() + 1, tokens.end());
+    auto mtp_cache = model->NewCache();
+    std::vector<float> mtp_logits;
+    ASSERT_TRUE(model->ForwardMtp(*mtp_cache, mtp_streams, next, &mtp_logits).ok());
+    auto expect = Read<float>(*golden, "mtp_logits");
+    ASSERT_EQ(mtp_logits.size(), expect.size());
+    auto d = Compare(mtp_logits.data(), expect.data(), static_cast<int64_t>(expect.size()));
+    EXPECT_LE(d.max_abs, p.mode == "nosim" ? 2e-4f : 5e-3f) << "mtp_logits worst " << d.worst;
+    std::printf("[ report ] %s/%s mtp_logits max abs %.3g\n", p.config.c_str(), p.mode.c_str(),
+                d.max_abs);
+  }
   std::printf("[ report ] %s/%s intermediates: max relative error %.3g\n", p.config.c_str(),
               p.mode.c_str(), max_err);
   // Cache contents after the prefill and the indexer's choices.
@@ -83,19 +99,47 @@ TEST_P(IntermediatesTest, LayerByLayer) {
       auto expect = Read<float>(*golden, pre + name);
       ASSERT_EQ(ours.size(), expect.size()) << pre + name;
       auto d = Compare(ours.data(), expect.data(), static_cast<int64_t>(ours.size()));
-      EXPECT_LE(d.max_abs, p.mode == "nosim" ? 2e-5f : 5e-3f)
-          << pre + name << " worst " << d.worst << ": " << ours[d.worst] << " vs "
-          << expect[d.worst];
+      if (p.mode == "nosim") {
+        EXPECT_LE(d.max_abs, 2e-5f) << pre + name << " worst " << d.worst << ": " << ours[d.worst]
+                                    << " vs " << expect[d.worst];
+        return;
+      }
+      // sim: an element within fp32 noise of an e4m3 midpoint may land one step away
+      // (README §6: about one value in 1e5); everything else within 5e-3.
+      int64_t flips = 0;
+      for (size_t i = 0; i < ours.size(); ++i) flips += std::fabs(ours[i] - expect[i]) > 5e-3f;
+      if (flips)
+        std::printf("[ report ] %s%s: %lld rounding flip(s)\n", pre.c_str(), name.c_str(),
+                    static_cast<long long>(flips));
+      EXPECT_LE(flips * 10000, static_cast<int64_t>(ours.size())) << pre + name;
     };
     check("window_kv", lc.window);
     if (lc.ratio != 0) check("compressed_kv", lc.compressed);
     if (lc.index_compressor.ratio != 0) {
       check("indexer_keys", lc.index_keys);
+      // Only the selected set matters (README §2); compare each query's set.
       auto expect = Read<int32_t>(*golden, pre + "indexer_topk_blocks");
       const auto& ours = trace[pre + "indexer_topk_blocks"];
       ASSERT_EQ(ours.size(), expect.size()) << pre;
-      for (size_t r = 0; r < ours.size(); ++r) {
-        EXPECT_EQ(static_cast<int32_t>(ours[r]), expect[r]) << pre << "indexer_topk_blocks " << r;
+      const int64_t L = static_cast<int64_t>(tokens.size());
+      const int64_t slots = static_cast<int64_t>(expect.size()) / L;
+      int64_t differing = 0;
+      for (int64_t r = 0; r < L; ++r) {
+        std::vector<int32_t> a, b;
+        for (int64_t k = 0; k < slots; ++k) {
+          a.push_back(static_cast<int32_t>(ours[r * slots + k]));
+          b.push_back(expect[r * slots + k]);
+        }
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        differing += a != b;
+      }
+      if (p.mode == "nosim") {
+        EXPECT_EQ(differing, 0) << pre << "indexer_topk_blocks";
+      } else if (differing) {
+        std::printf("[ report ] %sindexer_topk_blocks: %lld of %lld query sets differ\n",
+                    pre.c_str(), static_cast<long long>(differing), static_cast<long long>(L));
+        EXPECT_LE(differing * 20, L);
       }
     }
   }
@@ -104,7 +148,8 @@ TEST_P(IntermediatesTest, LayerByLayer) {
 INSTANTIATE_TEST_SUITE_P(
     Goldens, IntermediatesTest,
     ::testing::Values(IntermediatesCase{"tiny-fast", "nosim", "intermediates_L0033.safetensors"},
-                      IntermediatesCase{"tiny-fast", "sim", "intermediates_L0033.safetensors"}),
+                      IntermediatesCase{"tiny-fast", "sim", "intermediates_L0033.safetensors"},
+                      IntermediatesCase{"mini-flash", "sim", "intermediates_L0129.safetensors"}),
     [](const auto& info) {
       return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") + "_" +
              info.param.mode;

@@ -1,0 +1,88 @@
+// Session: the facade the rest of v4agent uses to talk to the engine. One live sequence whose
+// cache is only ever extended: Append(ids) prefills just those ids on top of the cache (in
+// chunks), Generate() streams sampled tokens. Snapshots taken at Append boundaries let it
+// Rewind to any earlier position (restore the nearest snapshot, re-run the few tokens after
+// it); Fork() gives an independent copy. Never re-prefills history it already holds.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/kv/sequence_cache.h"
+#include "engine/model/model.h"
+#include "engine/sampler/sampler.h"
+
+namespace v4agent::engine {
+
+struct SessionOptions {
+  int64_t chunk_size = 256;    // tokens per forward call during Append
+  int64_t max_snapshots = 64;  // kept at Append boundaries, oldest dropped first
+};
+
+struct SessionStats {
+  int64_t tokens_prefilled = 0;  // total tokens run through Append
+  int64_t tokens_generated = 0;
+  int64_t last_append_tokens = 0;
+  int64_t last_append_reused = 0;  // cache length the last Append started from
+  int64_t rewinds = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+  CacheBytes cache_bytes;
+};
+
+class Session {
+ public:
+  Session(Model* model, const SessionOptions& options);
+
+  // Prefills `ids` on top of the live cache. Errors (bad id, context too long) leave the
+  // session unchanged.
+  Status Append(std::span<const int32_t> ids);
+
+  // Samples up to `max_tokens` tokens. Each sampled token is appended to the cache (so the
+  // cache always equals tokens()), then `on_token(id)` is called; returning false stops.
+  // Generation also stops after a token in `stop_ids`.
+  struct GenerateResult {
+    std::vector<int32_t> tokens;
+    bool stopped_by_token = false;
+    bool stopped_by_callback = false;
+  };
+  Result<GenerateResult> Generate(Sampler& sampler, int64_t max_tokens,
+                                  const std::function<bool(int32_t)>& on_token,
+                                  std::span<const int32_t> stop_ids = {});
+
+  // Logits after the last token in the cache ([vocab]); empty before the first Append.
+  const std::vector<float>& last_logits() const { return last_logits_; }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  int64_t length() const { return static_cast<int64_t>(tokens_.size()); }
+
+  // Shortens the sequence to `length` tokens.
+  Status Rewind(int64_t length);
+  // An independent session with the same history (a deep copy of the cache).
+  std::unique_ptr<Session> Fork() const;
+
+  SessionStats Stats() const;
+  Model* model() const { return model_; }
+
+ private:
+  struct Mark {
+    int64_t length;
+    SequenceCache::Snapshot snapshot;
+    std::vector<float> logits;
+  };
+  Status Run(std::span<const int32_t> ids);
+  void TakeMark();
+
+  Model* model_;
+  SessionOptions options_;
+  std::unique_ptr<SequenceCache> cache_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> last_logits_;
+  std::vector<Mark> marks_;
+  SessionStats stats_;
+};
+
+}  // namespace v4agent::engine

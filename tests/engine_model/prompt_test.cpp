@@ -1,0 +1,122 @@
+// Every golden prompt case (README §5): prefill logits at every position, then 16 decode steps
+// on the live cache. nosim: every row within 2e-4 and identical greedy tokens. sim: README §6's
+// criteria (tight on short prompts, statistical with teacher forcing on long mini-flash ones).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "engine/model/model.h"
+#include "tests/engine_model/golden_util.h"
+
+namespace v4agent::engine {
+namespace {
+
+using testing::ArgMax;
+using testing::Compare;
+using testing::OpenCase;
+using testing::Read;
+
+struct PromptCase {
+  std::string config, mode, file;
+  int64_t length;
+};
+
+std::vector<PromptCase> AllCases() {
+  std::vector<PromptCase> out;
+  for (const char* config : {"tiny-fast", "mini-flash"}) {
+    for (const char* mode : {"nosim", "sim"}) {
+      std::string dir = testing::GoldenDir() + "/" + config + "/" + mode;
+      std::vector<std::string> files;
+      for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        std::string f = e.path().filename().string();
+        if (f.rfind("prompt_L", 0) == 0) files.push_back(f);
+      }
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files) out.push_back({config, mode, f, std::stol(f.substr(8, 4))});
+    }
+  }
+  return out;
+}
+
+class PromptTest : public ::testing::TestWithParam<PromptCase> {};
+
+TEST_P(PromptTest, PrefillAndDecode) {
+  const PromptCase& p = GetParam();
+  ModelOptions o;
+  o.qat_sim = p.mode == "sim";
+  o.num_threads = 2;
+  auto model_or = Model::Load(testing::GoldenDir() + "/" + p.config + "/checkpoint", o);
+  ASSERT_TRUE(model_or.ok()) << model_or.status().ToString();
+  auto& model = *model_or;
+  auto golden = OpenCase(p.config + "/" + p.mode + "/" + p.file);
+  auto prompt = Read<int32_t>(*golden, "prompt_tokens");
+  auto prefill = Read<float>(*golden, "prefill_logits");
+  auto gen = Read<int32_t>(*golden, "gen_tokens");
+  auto decode = Read<float>(*golden, "decode_logits");
+  const int64_t V = model->config().vocab_size, L = static_cast<int64_t>(prompt.size());
+  // Long sim prompts on mini-flash are statistical (README §6): the model is discontinuous.
+  const bool statistical = p.mode == "sim" && p.config == "mini-flash" && L >= 127;
+  const bool tight_with_flips = p.mode == "sim" && !statistical;
+
+  auto cache = model->NewCache();
+  std::vector<float> logits;
+  ASSERT_TRUE(model->Forward(*cache, prompt, true, &logits).ok());
+  ASSERT_EQ(static_cast<int64_t>(logits.size()), L * V);
+
+  std::vector<float> row_err;
+  int64_t top1_agree = 0, rows = 0;
+  auto check_row = [&](const float* ours, const float* expect) {
+    float e = Compare(ours, expect, V).max_abs;
+    row_err.push_back(e);
+    top1_agree += ArgMax(ours, V) == ArgMax(expect, V);
+    ++rows;
+  };
+  for (int64_t r = 0; r < L; ++r) check_row(logits.data() + r * V, prefill.data() + r * V);
+  std::vector<int32_t> ours_gen;
+  int32_t next = static_cast<int32_t>(ArgMax(logits.data() + (L - 1) * V, V));
+  for (int64_t i = 0; i < 16; ++i) {
+    ours_gen.push_back(next);
+    // Teacher forcing on statistical cases: feed the golden token, compare the logits.
+    int32_t feed = statistical ? gen[i] : next;
+    std::vector<float> step;
+    ASSERT_TRUE(model->Forward(*cache, std::span<const int32_t>(&feed, 1), false, &step).ok());
+    check_row(step.data(), decode.data() + i * V);
+    next = static_cast<int32_t>(ArgMax(step.data(), V));
+  }
+  float max_err = *std::max_element(row_err.begin(), row_err.end());
+  std::vector<float> sorted = row_err;
+  std::sort(sorted.begin(), sorted.end());
+  float median = sorted[sorted.size() / 2];
+  std::printf("[ report ] %s/%s/%s: max abs %.3g, median row %.3g, top-1 %lld/%lld\n",
+              p.config.c_str(), p.mode.c_str(), p.file.c_str(), max_err, median,
+              static_cast<long long>(top1_agree), static_cast<long long>(rows));
+  if (statistical) {
+    EXPECT_GE(top1_agree * 100, rows * 95);
+    EXPECT_LE(median, 5e-2f);
+  } else {
+    EXPECT_EQ(ours_gen, gen);
+    if (tight_with_flips) {
+      // Exact (2e-4) until this engine's first rounding flip; after it, README §6: the model is
+      // discontinuous (the reference's own decode and prefill paths disagree on tiny-fast
+      // L=64 too), so later rows are held to top-1 agreement and the same greedy tokens.
+      size_t first_flip = 0;
+      while (first_flip < row_err.size() && row_err[first_flip] <= 2e-4f) ++first_flip;
+      if (first_flip < row_err.size()) {
+        std::printf("[ report ] first rounding flip at row %zu (error %.3g)\n", first_flip,
+                    row_err[first_flip]);
+        EXPECT_GE(top1_agree * 100, rows * 95);
+      }
+    } else {
+      EXPECT_LE(max_err, 2e-4f);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Goldens, PromptTest, ::testing::ValuesIn(AllCases()),
+                         [](const auto& info) {
+                           return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
+                                  "_" + info.param.mode + "_L" + std::to_string(info.param.length);
+                         });
+
+}  // namespace
+}  // namespace v4agent::engine

@@ -1,0 +1,276 @@
+// Sessions: the two-turn goldens through Append on a live cache (never a re-prefill), and the
+// invariances of spec/style §7: one-shot prefill == chunked prefill == token-by-token decode ==
+// rewind -> continue, fork independence, 1 vs 2 threads, run-to-run bit-exactness.
+#include "engine/session/session.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "common/json.h"
+#include "tests/engine_model/golden_util.h"
+
+namespace v4agent::engine {
+namespace {
+
+using testing::ArgMax;
+using testing::Compare;
+using testing::OpenCase;
+using testing::Read;
+
+std::unique_ptr<Model> LoadModel(const std::string& config, bool sim, int threads = 2) {
+  ModelOptions o;
+  o.qat_sim = sim;
+  o.num_threads = threads;
+  auto m = Model::Load(testing::GoldenDir() + "/" + config + "/checkpoint", o);
+  V4_CHECK(m.ok()) << m.status().ToString();
+  return std::move(m).value();
+}
+
+struct TwoTurnCase {
+  std::string config, mode;
+};
+class TwoTurnTest : public ::testing::TestWithParam<TwoTurnCase> {};
+
+TEST_P(TwoTurnTest, AppendOnLiveSession) {
+  const auto& p = GetParam();
+  auto model = LoadModel(p.config, p.mode == "sim");
+  auto golden = OpenCase(p.config + "/" + p.mode + "/two_turn.safetensors");
+  auto tokens = Read<int32_t>(*golden, "tokens");
+  auto expect = Read<float>(*golden, "logits");
+  auto manifest = ReadJsonFile(testing::GoldenDir() + "/" + p.config + "/manifest.json");
+  ASSERT_TRUE(manifest.ok());
+  int64_t p1 = 0, g1 = 0, p2 = 0, g2 = 0;
+  for (const auto& c : (*manifest)["cases"][p.mode]) {
+    if (c.value("file", "") != p.mode + "/two_turn.safetensors") continue;
+    const Json& seg = c["segments"];
+    auto len = [&](const char* k) { return seg[k][1].get<int64_t>() - seg[k][0].get<int64_t>(); };
+    p1 = len("P1");
+    g1 = len("G1");
+    p2 = len("P2");
+    g2 = len("G2");
+  }
+  ASSERT_GT(p1, 0) << "segment bounds not found in manifest";
+  const int64_t V = model->config().vocab_size;
+  Session s(model.get(), SessionOptions{});
+  std::vector<float> rows;  // our logits, one row per position
+  auto span = std::span<const int32_t>(tokens);
+  // Turn 1: prefill P1 (all rows), then G1 greedily.
+  {
+    auto cache = model->NewCache();
+    std::vector<float> l;
+    ASSERT_TRUE(model->Forward(*cache, span.subspan(0, p1), true, &l).ok());
+    rows.insert(rows.end(), l.begin(), l.end() - V);
+  }
+  ASSERT_TRUE(s.Append(span.subspan(0, p1)).ok());
+  rows.insert(rows.end(), s.last_logits().begin(), s.last_logits().end());
+  Sampler greedy(SamplerOptions{});
+  std::vector<float> gen_rows;
+  auto record = [&](int32_t) {
+    gen_rows.insert(gen_rows.end(), s.last_logits().begin(), s.last_logits().end());
+    return true;
+  };
+  auto r1 = s.Generate(greedy, g1, record);
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(r1->tokens, std::vector<int32_t>(tokens.begin() + p1, tokens.begin() + p1 + g1));
+  rows.insert(rows.end(), gen_rows.begin(), gen_rows.end());
+  gen_rows.clear();
+  // Turn 2: P2 appended as ONE chunk on the live cache; compare its rows via a fork that
+  // appends token by token (bit-identical by construction, checked below).
+  auto fork = s.Fork();
+  std::vector<float> p2_rows;
+  for (int64_t i = 0; i < p2; ++i) {
+    ASSERT_TRUE(fork->Append(span.subspan(p1 + g1 + i, 1)).ok());
+    p2_rows.insert(p2_rows.end(), fork->last_logits().begin(), fork->last_logits().end());
+  }
+  const int64_t before = s.Stats().tokens_prefilled;
+  ASSERT_TRUE(s.Append(span.subspan(p1 + g1, p2)).ok());
+  EXPECT_EQ(s.Stats().tokens_prefilled - before, p2) << "only P2 may be prefilled";
+  EXPECT_EQ(s.Stats().last_append_reused, p1 + g1);
+  EXPECT_EQ(0, std::memcmp(s.last_logits().data(), p2_rows.data() + (p2 - 1) * V, V * 4))
+      << "one-chunk append differs from token-by-token append";
+  rows.insert(rows.end(), p2_rows.begin(), p2_rows.end());
+  auto r2 = s.Generate(greedy, g2, record);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->tokens, std::vector<int32_t>(tokens.begin() + p1 + g1 + p2,
+                                             tokens.begin() + p1 + g1 + p2 + g2));
+  rows.insert(rows.end(), gen_rows.begin(), gen_rows.end());
+  const int64_t n = static_cast<int64_t>(rows.size()) / V;
+  ASSERT_EQ(n, static_cast<int64_t>(tokens.size()));
+  float max_err = 0;
+  int64_t agree = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    max_err = std::max(max_err, Compare(rows.data() + r * V, expect.data() + r * V, V).max_abs);
+    agree += ArgMax(rows.data() + r * V, V) == ArgMax(expect.data() + r * V, V);
+  }
+  std::printf("[ report ] %s/%s two_turn: max abs %.3g over %lld rows, top-1 %lld\n",
+              p.config.c_str(), p.mode.c_str(), max_err, static_cast<long long>(n),
+              static_cast<long long>(agree));
+  if (p.mode == "nosim") {
+    EXPECT_LE(max_err, 2e-4f);
+  } else {
+    EXPECT_GE(agree * 100, n * 95);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Goldens, TwoTurnTest,
+                         ::testing::Values(TwoTurnCase{"tiny-fast", "nosim"},
+                                           TwoTurnCase{"tiny-fast", "sim"},
+                                           TwoTurnCase{"mini-flash", "nosim"},
+                                           TwoTurnCase{"mini-flash", "sim"}),
+                         [](const auto& info) {
+                           return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
+                                  "_" + info.param.mode;
+                         });
+
+std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
+  return t;
+}
+
+// All logits rows of `tokens` fed in chunks of `chunk` (0: one shot).
+std::vector<float> RunChunked(Model& m, const std::vector<int32_t>& tokens, int64_t chunk) {
+  auto cache = m.NewCache();
+  std::vector<float> all, l;
+  auto span = std::span<const int32_t>(tokens);
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (chunk <= 0) chunk = n;
+  for (int64_t off = 0; off < n; off += chunk) {
+    auto part = span.subspan(off, std::min(chunk, n - off));
+    V4_CHECK(m.Forward(*cache, part, true, &l).ok());
+    all.insert(all.end(), l.begin(), l.end());
+  }
+  return all;
+}
+
+struct InvarianceCase {
+  std::string config;
+  int64_t length;
+  std::vector<int64_t> chunks;
+};
+class InvarianceTest : public ::testing::TestWithParam<InvarianceCase> {};
+
+TEST_P(InvarianceTest, ChunkingNeverChangesABit) {
+  const auto& p = GetParam();
+  auto model = LoadModel(p.config, true);
+  auto tokens = RandomTokens(p.length, model->config().vocab_size, 7 + p.length);
+  auto one_shot = RunChunked(*model, tokens, 0);
+  for (int64_t chunk : p.chunks) {
+    auto chunked = RunChunked(*model, tokens, chunk);
+    ASSERT_EQ(chunked.size(), one_shot.size());
+    EXPECT_EQ(0, std::memcmp(chunked.data(), one_shot.data(), one_shot.size() * 4))
+        << "chunk size " << chunk << " at length " << p.length;
+  }
+}
+
+// Lengths straddle window and block boundaries of each config (tiny-fast: window 8, ratios
+// 4/8; mini-flash: window 128, ratios 4/128).
+INSTANTIATE_TEST_SUITE_P(Boundaries, InvarianceTest,
+                         ::testing::Values(InvarianceCase{"tiny-fast", 17, {1, 2, 3, 4, 5, 7, 8}},
+                                           InvarianceCase{"tiny-fast", 33, {1, 3, 8, 9, 16}},
+                                           InvarianceCase{
+                                               "mini-flash", 130, {1, 3, 4, 5, 127, 128, 129}}),
+                         [](const auto& info) {
+                           return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
+                                  "_L" + std::to_string(info.param.length);
+                         });
+
+TEST(SessionTest, RewindForkThreadsAndRepeatability) {
+  auto model = LoadModel("tiny-fast", true, 2);
+  auto model1 = LoadModel("tiny-fast", true, 1);
+  const int64_t V = model->config().vocab_size;
+  auto tokens = RandomTokens(40, V, 99);
+  auto span = std::span<const int32_t>(tokens);
+  Session s(model.get(), SessionOptions{});
+  ASSERT_TRUE(s.Append(span.subspan(0, 13)).ok());
+  ASSERT_TRUE(s.Append(span.subspan(13, 14)).ok());
+  ASSERT_TRUE(s.Append(span.subspan(27, 13)).ok());
+  std::vector<float> full = s.last_logits();
+  // Rewind to a position between snapshots, then continue: same logits as never rewinding.
+  ASSERT_TRUE(s.Rewind(20).ok());
+  EXPECT_EQ(s.length(), 20);
+  ASSERT_TRUE(s.Append(span.subspan(20, 20)).ok());
+  EXPECT_EQ(0, std::memcmp(s.last_logits().data(), full.data(), V * 4));
+  // A fork evolves independently of its parent.
+  auto f = s.Fork();
+  int32_t extra[2] = {5, 6};
+  ASSERT_TRUE(f->Append(extra).ok());
+  EXPECT_EQ(s.length(), 40);
+  EXPECT_EQ(0, std::memcmp(s.last_logits().data(), full.data(), V * 4));
+  ASSERT_TRUE(s.Append(extra).ok());
+  EXPECT_EQ(0, std::memcmp(s.last_logits().data(), f->last_logits().data(), V * 4));
+  // One thread == two threads, and run to run.
+  auto a = RunChunked(*model, tokens, 5);
+  auto b = RunChunked(*model1, tokens, 5);
+  auto c = RunChunked(*model, tokens, 5);
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4));
+  EXPECT_EQ(0, std::memcmp(a.data(), c.data(), a.size() * 4));
+}
+
+TEST(SessionTest, StateIsResetForShortPromptsAfterAnEarlierConversation) {
+  // The reference keeps stale compressor state for prompts shorter than 4 tokens after an
+  // earlier sequence; a fresh session must not.
+  auto model = LoadModel("tiny-fast", true);
+  auto tokens = RandomTokens(30, model->config().vocab_size, 5);
+  Session first(model.get(), SessionOptions{});
+  ASSERT_TRUE(first.Append(tokens).ok());
+  int32_t short_prompt[3] = {1, 2, 3};
+  Session after(model.get(), SessionOptions{});
+  ASSERT_TRUE(after.Append(short_prompt).ok());
+  auto fresh_model = LoadModel("tiny-fast", true);
+  Session fresh(fresh_model.get(), SessionOptions{});
+  ASSERT_TRUE(fresh.Append(short_prompt).ok());
+  EXPECT_EQ(0, std::memcmp(after.last_logits().data(), fresh.last_logits().data(),
+                           after.last_logits().size() * 4));
+}
+
+TEST(SessionTest, BadInputIsAnError) {
+  auto model = LoadModel("tiny-fast", true);
+  Session s(model.get(), SessionOptions{});
+  int32_t bad[2] = {3, 100000};
+  auto st = s.Append(bad);
+  EXPECT_EQ(st.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(st.message().find("100000"), std::string::npos);
+  EXPECT_EQ(s.length(), 0);
+  Sampler g(SamplerOptions{});
+  EXPECT_FALSE(s.Generate(g, 3, nullptr).ok());  // nothing to continue from
+  std::vector<int32_t> too_long(static_cast<size_t>(model->max_context() + 1), 1);
+  EXPECT_EQ(s.Append(too_long).code(), StatusCode::kOutOfRange);
+  EXPECT_FALSE(s.Rewind(5).ok());
+}
+
+TEST(SamplerTest, GreedyTemperatureTopKTopPAndMask) {
+  std::vector<float> logits = {0.1f, 2.0f, 1.9f, -1.0f};
+  Sampler greedy(SamplerOptions{});
+  EXPECT_EQ(greedy.Sample(logits), 1);
+  greedy.set_mask_hook([](std::span<float> l) { l[1] = -INFINITY; });
+  EXPECT_EQ(greedy.Sample(logits), 2);
+  greedy.set_mask_hook([](std::span<float> l) {
+    for (auto& v : l) v = -INFINITY;
+  });
+  EXPECT_EQ(greedy.Sample(logits), -1);
+  SamplerOptions o;
+  o.temperature = 1.0f;
+  o.top_k = 2;
+  o.seed = 42;
+  Sampler s1(o), s2(o);
+  int counts[4] = {0};
+  for (int i = 0; i < 400; ++i) {
+    int32_t a = s1.Sample(logits);
+    EXPECT_EQ(a, s2.Sample(logits));  // same seed, same stream
+    counts[a]++;
+  }
+  EXPECT_EQ(counts[0] + counts[3], 0);  // outside the top 2
+  EXPECT_GT(counts[1], 100);
+  EXPECT_GT(counts[2], 100);
+  o.top_k = 0;
+  o.top_p = 0.01f;
+  Sampler nucleus(o);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(nucleus.Sample(logits), 1);
+}
+
+}  // namespace
+}  // namespace v4agent::engine

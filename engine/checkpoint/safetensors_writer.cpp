@@ -56,23 +56,30 @@ std::vector<std::string> SafetensorsWriter::names() const {
 
 std::string SafetensorsWriter::Header(const std::vector<Item>& items,
                                       const std::map<std::string, std::string>& metadata) {
-  OrderedJson j = OrderedJson::object();
+  // Written by hand, in insertion order: an ordered JSON object would make this quadratic in
+  // the tensor count (145k tensors in the Pro layout).
+  std::string h = "{";
+  bool first = true;
   if (!metadata.empty()) {
-    OrderedJson m = OrderedJson::object();
+    Json m = Json::object();
     for (const auto& [k, v] : metadata) m[k] = v;
-    j["__metadata__"] = m;
+    h += "\"__metadata__\":" + DumpJson(m);
+    first = false;
   }
   for (const auto& i : items) {
-    OrderedJson t = OrderedJson::object();
-    t["dtype"] = std::string(DTypeName(i.dtype));
-    t["shape"] = i.shape;
-    t["data_offsets"] = {i.begin, i.end};
-    j[i.name] = t;
+    if (!first) h += ',';
+    first = false;
+    h += DumpJson(Json(i.name));
+    h += ":{\"dtype\":\"";
+    h += DTypeName(i.dtype);
+    h += "\",\"shape\":[";
+    for (size_t d = 0; d < i.shape.size(); ++d) h += (d ? "," : "") + std::to_string(i.shape[d]);
+    h += "],\"data_offsets\":[" + std::to_string(i.begin) + "," + std::to_string(i.end) + "]}";
   }
-  std::string header = DumpJson(j);
+  h += "}";
   // Pad with spaces so the data area starts 8-byte aligned, as the release files do.
-  while ((8 + header.size()) % 8 != 0) header += ' ';
-  return header;
+  while ((8 + h.size()) % 8 != 0) h += ' ';
+  return h;
 }
 
 Status SafetensorsWriter::Write(const std::string& path) const {

@@ -245,11 +245,10 @@ uint64_t Linear::StorageBytes() const {
 }
 
 Result<std::unique_ptr<ModelWeights>> ModelWeights::Bind(const Checkpoint& ckpt,
-                                                         const ModelConfig& c) {
+                                                         const ModelConfig& c, bool verify_scales) {
   auto w = std::make_unique<ModelWeights>();
   Binder b(ckpt, c);
-  // Header-only checkpoints (sparse files) have no scale data worth scanning; a real file's
-  // scales are scanned for the NaN byte once, at bind time.
+  b.scan_scales_ = verify_scales;
   const int64_t D = c.hidden_size;
   V4_ASSIGN_OR_RETURN(w->embed, b.Dense("embed", c.vocab_size, D));
   V4_ASSIGN_OR_RETURN(w->head, b.Dense("head", c.vocab_size, D));

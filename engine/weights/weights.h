@@ -100,8 +100,11 @@ struct ModelWeights {
   std::vector<MtpWeights> mtp;
 
   // Binds every tensor the forward pass needs; `ckpt` must outlive the result.
+  // `verify_scales` scans every UE8M0 scale for the NaN byte 0xFF (reads all scale bytes;
+  // `model inspect` turns it off to stay instant on header-only checkpoints).
   static Result<std::unique_ptr<ModelWeights>> Bind(const Checkpoint& ckpt,
-                                                    const ModelConfig& config);
+                                                    const ModelConfig& config,
+                                                    bool verify_scales = true);
 };
 
 }  // namespace v4agent::engine

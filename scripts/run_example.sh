@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's main job on the embedded default: the in-process V4 engine on the small
+# mini-flash checkpoint (V4-Flash layer pattern at small width, official on-disk format).
+#   1. installs dependencies and builds v4agent (release);
+#   2. inspects the checkpoint (layers, parameters, KV-cache size);
+#   3. scores the two-turn golden case: prefill turn 1, decode, append turn 2 as one chunk on
+#      the live session (no re-prefill), decode; compares every logit with DeepSeek's
+#      reference;
+#   4. writes a random-weight checkpoint with the real V4 vocabulary (129,280 tokens) and
+#      streams a greedy continuation from it, printing prefill/decode speeds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${V4_JOBS:-2}
+bash scripts/setup.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j"$JOBS" v4agent
+V4=build/apps/v4agent
+CKPT=tests/goldens/mini-flash/checkpoint
+OUT=${V4_OUT:-build/example}
+mkdir -p "$OUT"
+
+echo; echo "== v4agent model inspect $CKPT"
+$V4 model inspect "$CKPT"
+
+echo; echo "== two-turn session on the live cache vs DeepSeek's reference (FP8/FP4 simulations off)"
+$V4 model score --model "$CKPT" --case tests/goldens/mini-flash/nosim/two_turn.safetensors \
+  --out "$OUT/two_turn.safetensors"
+$V4 model compare "$OUT/two_turn.safetensors" tests/goldens/mini-flash/nosim/two_turn.safetensors
+
+echo; echo "== the model's own numerics (simulations on), 515-token prompt, teacher-forced decode"
+$V4 model score --model "$CKPT" --case tests/goldens/mini-flash/sim/prompt_L0515.safetensors \
+  --teacher-forced --out "$OUT/prompt_L0515.safetensors"
+$V4 model compare --tolerance 1 "$OUT/prompt_L0515.safetensors" \
+  tests/goldens/mini-flash/sim/prompt_L0515.safetensors || true
+
+echo; echo "== random-weight mini-flash with the real V4 vocabulary: greedy continuation"
+if [ ! -f "$OUT/mini-flash-v4vocab/config.json" ]; then
+  $V4 model create --like "$CKPT" --vocab 129280 --seed 7 --out "$OUT/mini-flash-v4vocab"
+fi
+$V4 model generate --model "$OUT/mini-flash-v4vocab" --tokens 0,128803,19923,3,128804 \
+  --max-tokens 16 | tr '\n' ' '
+echo
+echo "results: $OUT"

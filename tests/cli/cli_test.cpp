@@ -1,0 +1,107 @@
+// The v4agent executable as a user runs it: exit codes, outputs, and error messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+#include <cmath>
+#include <algorithm>
+
+#include "common/file_util.h"
+#include "common/json.h"
+#include "engine/checkpoint/safetensors.h"
+
+namespace v4agent {
+namespace {
+
+const std::string kBin = std::string(V4_BINARY_DIR) + "/apps/v4agent";
+const std::string kGoldens = std::string(V4_SOURCE_DIR) + "/tests/goldens";
+
+struct CmdResult {
+  int code;
+  std::string out;
+};
+
+CmdResult Exec(const std::string& args) {
+  std::string cmd = kBin + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(CliTest, HelpAndUnknownCommand) {
+  CmdResult r = Exec("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("model"), std::string::npos);
+  EXPECT_EQ(Exec("frobnicate").code, 2);
+  EXPECT_EQ(Exec("model frobnicate").code, 2);
+  EXPECT_EQ(Exec("model inspect --bogus x").code, 2);
+}
+
+TEST(CliTest, InspectGoldensJson) {
+  CmdResult r = Exec("model inspect " + kGoldens + "/mini-flash/checkpoint --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = ParseJson(r.out, "inspect output");
+  ASSERT_TRUE(j.ok()) << r.out;
+  EXPECT_EQ((*j)["layers"]["CSA"], 2);
+  EXPECT_EQ((*j)["layers"]["HCA"], 2);
+  EXPECT_EQ((*j)["tensors"]["count"], 921);
+  EXPECT_TRUE((*j)["binds"].get<bool>());
+}
+
+TEST(CliTest, InspectMissingDirectoryNamesIt) {
+  CmdResult r = Exec("model inspect /nonexistent/ckpt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("/nonexistent/ckpt"), std::string::npos);
+}
+
+TEST(CliTest, ScoreReproducesAGoldenCase) {
+  ScopedTempDir dir;
+  const std::string out = dir.path() + "/out.safetensors";
+  CmdResult r = Exec("model score --model " + kGoldens + "/tiny-fast/checkpoint --case " + kGoldens +
+               "/tiny-fast/nosim/prompt_L0017.safetensors --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto ours = engine::Checkpoint::Open(out);
+  auto gold = engine::Checkpoint::Open(kGoldens + "/tiny-fast/nosim/prompt_L0017.safetensors");
+  ASSERT_TRUE(ours.ok() && gold.ok());
+  for (const char* name : {"prefill_logits", "decode_logits"}) {
+    auto a = (*ours)->Find(name)->as<float>();
+    auto b = (*gold)->Find(name)->as<float>();
+    ASSERT_EQ(a.size(), b.size());
+    float m = 0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+    EXPECT_LE(m, 2e-4f) << name;
+  }
+  auto ga = (*ours)->Find("gen_tokens")->as<int32_t>();
+  auto gb = (*gold)->Find("gen_tokens")->as<int32_t>();
+  EXPECT_TRUE(std::equal(ga.begin(), ga.end(), gb.begin(), gb.end()));
+}
+
+TEST(CliTest, GenerateStreamsAndRejectsBadIds) {
+  CmdResult r = Exec("model generate --model " + kGoldens + "/tiny-fast/checkpoint --tokens 1,2,3 --max-tokens 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("decode 4 tokens"), std::string::npos) << r.out;
+  CmdResult bad = Exec("model generate --model " + kGoldens + "/tiny-fast/checkpoint --tokens 1,999999");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("999999"), std::string::npos) << bad.out;
+}
+
+TEST(CliTest, CreateThenInspect) {
+  ScopedTempDir dir;
+  CmdResult c = Exec("model create --like " + kGoldens + "/tiny-fast/checkpoint --vocab 300 --seed 3 --out " +
+               dir.path() + "/m");
+  ASSERT_EQ(c.code, 0) << c.out;
+  CmdResult i = Exec("model inspect " + dir.path() + "/m");
+  EXPECT_EQ(i.code, 0) << i.out;
+  EXPECT_NE(i.out.find("vocab 300"), std::string::npos) << i.out;
+  CmdResult g = Exec("model generate --model " + dir.path() + "/m --tokens 5,6 --max-tokens 2");
+  EXPECT_EQ(g.code, 0) << g.out;
+}
+
+}  // namespace
+}  // namespace v4agent

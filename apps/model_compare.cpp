@@ -46,16 +46,17 @@ int Run(const std::vector<std::string>& args) {
       continue;
     }
     if (ta->dtype == DType::kI32) {
-      auto x = ta->as<int32_t>(), y = tb->as<int32_t>();
+      auto x = ta->Copy<int32_t>(), y = tb->Copy<int32_t>();
       bool eq = std::equal(x.begin(), x.end(), y.begin(), y.end());
       std::printf("%-16s %s\n", ta->name.c_str(), eq ? "identical" : "DIFFERENT");
       ok &= eq;
       continue;
     }
     if (ta->dtype != DType::kF32) continue;
-    auto x = ta->as<float>(), y = tb->as<float>();
+    auto x = ta->Copy<float>(), y = tb->Copy<float>();
     double max_abs = 0;
-    for (size_t i = 0; i < x.size(); ++i) max_abs = std::max(max_abs, std::fabs(double(x[i]) - y[i]));
+    for (size_t i = 0; i < x.size(); ++i)
+      max_abs = std::max(max_abs, std::fabs(double(x[i]) - y[i]));
     std::string extra;
     if (ta->shape.size() == 2) {
       const int64_t rows = ta->shape[0], cols = ta->shape[1];
@@ -79,7 +80,10 @@ int Run(const std::vector<std::string>& args) {
   return ok ? 0 : 1;
 }
 
-SubcommandRegistrar registrar("model", Command{"compare", "compare two result files (e.g. score output vs a golden)", kUsage, Run});
+SubcommandRegistrar registrar("model",
+                              Command{"compare",
+                                      "compare two result files (e.g. score output vs a golden)",
+                                      kUsage, Run});
 
 }  // namespace
 }  // namespace v4agent::apps

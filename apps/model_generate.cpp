@@ -22,12 +22,13 @@ constexpr char kUsage[] =
     "prefill and decode speeds on stderr. Temperature 0 (the default) is greedy.";
 
 int Run(const std::vector<std::string>& args) {
-  auto flags = Flags::Parse(args, FlagSpec{{"model", "tokens", "prompt", "max-tokens", "temperature",
-                                            "top-p", "top-k", "seed", "qat-sim", "threads", "chunk"},
-                                           {}});
+  auto flags =
+      Flags::Parse(args, FlagSpec{{"model", "tokens", "prompt", "max-tokens", "temperature",
+                                   "top-p", "top-k", "seed", "qat-sim", "threads", "chunk"},
+                                  {}});
   if (!flags.ok() || !flags->Get("model")) {
-    std::fprintf(stderr, "%s\n%s\n", flags.ok() ? "--model is required" : flags.status().message().c_str(),
-                 kUsage);
+    std::fprintf(stderr, "%s\n%s\n",
+                 flags.ok() ? "--model is required" : flags.status().message().c_str(), kUsage);
     return 2;
   }
   if (flags->Get("prompt")) {
@@ -44,7 +45,8 @@ int Run(const std::vector<std::string>& args) {
   for (const auto& part : StrSplit(*flags->Get("tokens"), ',')) {
     int64_t v = 0;
     if (!ParseInt64(StripWhitespace(part), &v)) {
-      std::fprintf(stderr, "v4agent model generate: --tokens: '%s' is not an integer\n", part.c_str());
+      std::fprintf(stderr, "v4agent model generate: --tokens: '%s' is not an integer\n",
+                   part.c_str());
       return 2;
     }
     prompt.push_back(static_cast<int32_t>(v));
@@ -97,18 +99,20 @@ int Run(const std::vector<std::string>& args) {
     return 1;
   }
   SessionStats s = session.Stats();
-  std::fprintf(stderr,
-               "load %.2f s | prefill %lld tokens in %.3f s (%.1f tok/s) | decode %lld tokens in "
-               "%.3f s (%.1f tok/s) | cache %s history + %s state\n",
-               load_s, (long long)s.tokens_prefilled, s.prefill_seconds,
-               s.tokens_prefilled / std::max(s.prefill_seconds, 1e-9),
-               (long long)s.tokens_generated, s.decode_seconds,
-               s.tokens_generated / std::max(s.decode_seconds, 1e-9),
-               HumanBytes(s.cache_bytes.history_fp32).c_str(), HumanBytes(s.cache_bytes.state).c_str());
+  std::fprintf(
+      stderr,
+      "load %.2f s | prefill %lld tokens in %.3f s (%.1f tok/s) | decode %lld tokens in "
+      "%.3f s (%.1f tok/s) | cache %s history + %s state\n",
+      load_s, (long long)s.tokens_prefilled, s.prefill_seconds,
+      s.tokens_prefilled / std::max(s.prefill_seconds, 1e-9), (long long)s.tokens_generated,
+      s.decode_seconds, s.tokens_generated / std::max(s.decode_seconds, 1e-9),
+      HumanBytes(s.cache_bytes.history_fp32).c_str(), HumanBytes(s.cache_bytes.state).c_str());
   return 0;
 }
 
-SubcommandRegistrar registrar("model", Command{"generate", "prefill token ids and stream a continuation", kUsage, Run});
+SubcommandRegistrar registrar("model",
+                              Command{"generate", "prefill token ids and stream a continuation",
+                                      kUsage, Run});
 
 }  // namespace
 }  // namespace v4agent::apps

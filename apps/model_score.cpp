@@ -30,10 +30,7 @@ int64_t ArgMax(const std::vector<float>& v) {
   return std::max_element(v.begin(), v.end()) - v.begin();
 }
 
-std::vector<int32_t> Ints(const TensorView* t) {
-  auto s = t->as<int32_t>();
-  return {s.begin(), s.end()};
-}
+std::vector<int32_t> Ints(const TensorView* t) { return t->Copy<int32_t>(); }
 
 Status Score(const Flags& flags) {
   V4_ASSIGN_OR_RETURN(auto kase, Checkpoint::Open(*flags.Get("case")));
@@ -125,7 +122,8 @@ Status Score(const Flags& flags) {
     ours.insert(ours.end(), tokens.begin() + p1 + g1, tokens.begin() + p1 + g1 + p2);
     V4_RETURN_IF_ERROR(gen(g2));
     const int64_t n = static_cast<int64_t>(ours.size());
-    out.Add("tokens", DType::kI32, {n}, {reinterpret_cast<const uint8_t*>(ours.data()), ours.size() * 4});
+    out.Add("tokens", DType::kI32, {n},
+            {reinterpret_cast<const uint8_t*>(ours.data()), ours.size() * 4});
     out.AddF32("logits", {n, V}, logits);
   } else {
     return InvalidArgumentError(*flags.Get("case") +
@@ -135,11 +133,13 @@ Status Score(const Flags& flags) {
 }
 
 int Run(const std::vector<std::string>& args) {
-  auto flags = Flags::Parse(args, FlagSpec{{"model", "case", "out", "qat-sim", "threads"}, {"teacher-forced"}});
+  auto flags = Flags::Parse(
+      args, FlagSpec{{"model", "case", "out", "qat-sim", "threads"}, {"teacher-forced"}});
   if (!flags.ok() || !flags->Get("model") || !flags->Get("case") || !flags->Get("out")) {
-    std::fprintf(stderr, "%s\n%s\n",
-                 flags.ok() ? "--model, --case and --out are required" : flags.status().message().c_str(),
-                 kUsage);
+    std::fprintf(
+        stderr, "%s\n%s\n",
+        flags.ok() ? "--model, --case and --out are required" : flags.status().message().c_str(),
+        kUsage);
     return 2;
   }
   Status st = Score(*flags);
@@ -151,7 +151,10 @@ int Run(const std::vector<std::string>& args) {
   return 0;
 }
 
-SubcommandRegistrar registrar("model", Command{"score", "run a goldens-format case and write the engine's outputs", kUsage, Run});
+SubcommandRegistrar registrar("model",
+                              Command{"score",
+                                      "run a goldens-format case and write the engine's outputs",
+                                      kUsage, Run});
 
 }  // namespace
 }  // namespace v4agent::apps

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <span>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/check.h"
 #include "common/mapped_file.h"
 #include "common/status.h"
 #include "engine/checkpoint/dtype.h"
@@ -31,9 +33,20 @@ struct TensorView {
   int64_t dim(size_t i) const { return shape[i]; }
   // "embed.weight BF16 [256, 128]".
   std::string Describe() const;
+  // A typed view; only for tensors whose data is aligned for T (safetensors does not
+  // guarantee alignment of a tensor that follows an odd-sized one: use Copy<T>() then).
   template <typename T>
   std::span<const T> as() const {
+    V4_CHECK(reinterpret_cast<uintptr_t>(data) % alignof(T) == 0)
+        << "tensor " << name << " is not aligned for a typed view; use Copy()";
     return {reinterpret_cast<const T*>(data), nbytes / sizeof(T)};
+  }
+  // The elements copied out (any alignment).
+  template <typename T>
+  std::vector<T> Copy() const {
+    std::vector<T> out(nbytes / sizeof(T));
+    if (nbytes) std::memcpy(out.data(), data, out.size() * sizeof(T));
+    return out;
   }
 };
 

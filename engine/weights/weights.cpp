@@ -87,12 +87,12 @@ class Binder {
         std::memcpy(out.data(), t->data, t->nbytes);
         break;
       case DType::kBF16: {
-        auto v = t->as<uint16_t>();
+        auto v = t->Copy<uint16_t>();
         for (size_t i = 0; i < out.size(); ++i) out[i] = quant::Bf16ToFloat(v[i]);
         break;
       }
       case DType::kF16: {
-        auto v = t->as<uint16_t>();
+        auto v = t->Copy<uint16_t>();
         for (size_t i = 0; i < out.size(); ++i) out[i] = quant::F16ToFloat(v[i]);
         break;
       }
@@ -170,7 +170,7 @@ class Binder {
       if (t->dtype == DType::kI32) {
         std::memcpy(m.tid2eid.data(), t->data, t->nbytes);
       } else if (t->dtype == DType::kI64) {
-        auto v = t->as<int64_t>();
+        auto v = t->Copy<int64_t>();
         for (size_t i = 0; i < v.size(); ++i) m.tid2eid[i] = static_cast<int32_t>(v[i]);
       } else {
         return WrongDtype(t, "I32 or I64");
@@ -213,8 +213,13 @@ class Binder {
 void Linear::DequantRow(int64_t r, float* dst) const {
   switch (format) {
     case WeightFormat::kBF16: {
-      const uint16_t* p = reinterpret_cast<const uint16_t*>(data) + r * in;
-      for (int64_t i = 0; i < in; ++i) dst[i] = quant::Bf16ToFloat(p[i]);
+      // Checkpoint tensors may start at any byte offset: load through memcpy.
+      const uint8_t* p = data + r * in * 2;
+      for (int64_t i = 0; i < in; ++i) {
+        uint16_t v;
+        std::memcpy(&v, p + 2 * i, 2);
+        dst[i] = quant::Bf16ToFloat(v);
+      }
       break;
     }
     case WeightFormat::kF32:

@@ -2,11 +2,11 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <string>
-#include <cmath>
-#include <algorithm>
 
 #include "common/file_util.h"
 #include "common/json.h"
@@ -63,38 +63,40 @@ TEST(CliTest, InspectMissingDirectoryNamesIt) {
 TEST(CliTest, ScoreReproducesAGoldenCase) {
   ScopedTempDir dir;
   const std::string out = dir.path() + "/out.safetensors";
-  CmdResult r = Exec("model score --model " + kGoldens + "/tiny-fast/checkpoint --case " + kGoldens +
-               "/tiny-fast/nosim/prompt_L0017.safetensors --out " + out);
+  CmdResult r = Exec("model score --model " + kGoldens + "/tiny-fast/checkpoint --case " +
+                     kGoldens + "/tiny-fast/nosim/prompt_L0017.safetensors --out " + out);
   ASSERT_EQ(r.code, 0) << r.out;
   auto ours = engine::Checkpoint::Open(out);
   auto gold = engine::Checkpoint::Open(kGoldens + "/tiny-fast/nosim/prompt_L0017.safetensors");
   ASSERT_TRUE(ours.ok() && gold.ok());
   for (const char* name : {"prefill_logits", "decode_logits"}) {
-    auto a = (*ours)->Find(name)->as<float>();
-    auto b = (*gold)->Find(name)->as<float>();
+    auto a = (*ours)->Find(name)->Copy<float>();
+    auto b = (*gold)->Find(name)->Copy<float>();
     ASSERT_EQ(a.size(), b.size());
     float m = 0;
     for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
     EXPECT_LE(m, 2e-4f) << name;
   }
-  auto ga = (*ours)->Find("gen_tokens")->as<int32_t>();
-  auto gb = (*gold)->Find("gen_tokens")->as<int32_t>();
+  auto ga = (*ours)->Find("gen_tokens")->Copy<int32_t>();
+  auto gb = (*gold)->Find("gen_tokens")->Copy<int32_t>();
   EXPECT_TRUE(std::equal(ga.begin(), ga.end(), gb.begin(), gb.end()));
 }
 
 TEST(CliTest, GenerateStreamsAndRejectsBadIds) {
-  CmdResult r = Exec("model generate --model " + kGoldens + "/tiny-fast/checkpoint --tokens 1,2,3 --max-tokens 4");
+  CmdResult r = Exec("model generate --model " + kGoldens +
+                     "/tiny-fast/checkpoint --tokens 1,2,3 --max-tokens 4");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("decode 4 tokens"), std::string::npos) << r.out;
-  CmdResult bad = Exec("model generate --model " + kGoldens + "/tiny-fast/checkpoint --tokens 1,999999");
+  CmdResult bad =
+      Exec("model generate --model " + kGoldens + "/tiny-fast/checkpoint --tokens 1,999999");
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.out.find("999999"), std::string::npos) << bad.out;
 }
 
 TEST(CliTest, CreateThenInspect) {
   ScopedTempDir dir;
-  CmdResult c = Exec("model create --like " + kGoldens + "/tiny-fast/checkpoint --vocab 300 --seed 3 --out " +
-               dir.path() + "/m");
+  CmdResult c = Exec("model create --like " + kGoldens +
+                     "/tiny-fast/checkpoint --vocab 300 --seed 3 --out " + dir.path() + "/m");
   ASSERT_EQ(c.code, 0) << c.out;
   CmdResult i = Exec("model inspect " + dir.path() + "/m");
   EXPECT_EQ(i.code, 0) << i.out;

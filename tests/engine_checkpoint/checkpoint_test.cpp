@@ -77,7 +77,7 @@ TEST(SafetensorsTest, WriterRoundTripAndAlignment) {
   auto f = SafetensorsFile::Open(dir.path() + "/t.safetensors");
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ((*f)->metadata().at("format"), "pt");
-  auto fv = (*f)->Find("v")->as<float>();
+  auto fv = (*f)->Find("v")->Copy<float>();
   EXPECT_EQ(std::vector<float>(fv.begin(), fv.end()), v);
   EXPECT_EQ(reinterpret_cast<uintptr_t>((*f)->Find("v")->data) % 8, 0u);
 }

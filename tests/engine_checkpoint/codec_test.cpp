@@ -29,7 +29,7 @@ TEST(CodecTest, TablesMatchJsonAndVectors) {
   auto j = ReadJsonFile(kCodecDir + "/codec_tables.json");
   ASSERT_TRUE(j.ok()) << j.status().ToString();
   auto v = Vectors();
-  auto e4m3 = (*v->Get("e4m3_byte_values"))->as<float>();
+  auto e4m3 = (*v->Get("e4m3_byte_values"))->Copy<float>();
   ASSERT_EQ(e4m3.size(), 256u);
   for (int b = 0; b < 256; ++b) {
     float ours = quant::E4M3ToFloat(static_cast<uint8_t>(b));
@@ -41,13 +41,13 @@ TEST(CodecTest, TablesMatchJsonAndVectors) {
       EXPECT_EQ(quant::FloatToE4M3(e4m3[b]), b) << "byte " << b;
     }
   }
-  auto e2m1 = (*v->Get("e2m1_code_values"))->as<float>();
+  auto e2m1 = (*v->Get("e2m1_code_values"))->Copy<float>();
   for (int c = 0; c < 16; ++c) {
     EXPECT_EQ(Bits(quant::E2M1ToFloat(static_cast<uint8_t>(c))), Bits(e2m1[c])) << c;
     EXPECT_EQ(quant::FloatToE2M1(e2m1[c]), c);
   }
-  auto bytes = (*v->Get("ue8m0_sample_bytes"))->as<uint8_t>();
-  auto values = (*v->Get("ue8m0_sample_values"))->as<float>();
+  auto bytes = (*v->Get("ue8m0_sample_bytes"))->Copy<uint8_t>();
+  auto values = (*v->Get("ue8m0_sample_values"))->Copy<float>();
   ASSERT_EQ(bytes.size(), values.size());
   for (size_t i = 0; i < bytes.size(); ++i) {
     float ours = quant::Ue8m0ToFloat(bytes[i]);
@@ -61,11 +61,11 @@ TEST(CodecTest, TablesMatchJsonAndVectors) {
 
 TEST(CodecTest, Fp8KvSimulationBitExact) {
   auto v = Vectors();
-  auto in = (*v->Get("fp8sim_block64_input"))->as<float>();
-  auto out = (*v->Get("fp8sim_block64_output"))->as<float>();
-  auto scale = (*v->Get("fp8sim_block64_scale"))->as<float>();
-  auto scale_bytes = (*v->Get("fp8sim_block64_scale_ue8m0"))->as<uint8_t>();
-  auto codes = (*v->Get("fp8sim_block64_codes"))->as<uint8_t>();
+  auto in = (*v->Get("fp8sim_block64_input"))->Copy<float>();
+  auto out = (*v->Get("fp8sim_block64_output"))->Copy<float>();
+  auto scale = (*v->Get("fp8sim_block64_scale"))->Copy<float>();
+  auto scale_bytes = (*v->Get("fp8sim_block64_scale_ue8m0"))->Copy<uint8_t>();
+  auto codes = (*v->Get("fp8sim_block64_codes"))->Copy<uint8_t>();
   std::vector<float> x(in.begin(), in.end());
   std::vector<int> exps(x.size() / 64);
   std::vector<uint8_t> our_codes(x.size());
@@ -82,11 +82,11 @@ TEST(CodecTest, Fp8KvSimulationBitExact) {
 
 TEST(CodecTest, Fp4IndexerSimulationBitExact) {
   auto v = Vectors();
-  auto in = (*v->Get("fp4sim_block32_input"))->as<float>();
-  auto out = (*v->Get("fp4sim_block32_output"))->as<float>();
-  auto scale = (*v->Get("fp4sim_block32_scale"))->as<float>();
-  auto scale_bytes = (*v->Get("fp4sim_block32_scale_ue8m0"))->as<uint8_t>();
-  auto packed = (*v->Get("fp4sim_block32_codes_packed"))->as<uint8_t>();
+  auto in = (*v->Get("fp4sim_block32_input"))->Copy<float>();
+  auto out = (*v->Get("fp4sim_block32_output"))->Copy<float>();
+  auto scale = (*v->Get("fp4sim_block32_scale"))->Copy<float>();
+  auto scale_bytes = (*v->Get("fp4sim_block32_scale_ue8m0"))->Copy<uint8_t>();
+  auto packed = (*v->Get("fp4sim_block32_codes_packed"))->Copy<uint8_t>();
   std::vector<float> x(in.begin(), in.end());
   std::vector<int> exps(x.size() / 32);
   std::vector<uint8_t> our_codes(x.size());

@@ -53,9 +53,9 @@ TEST_P(IntermediatesTest, LayerByLayer) {
     ASSERT_NE(g, nullptr) << name;
     std::vector<float> expect;
     if (g->dtype == DType::kI32) {
-      for (int32_t v : g->as<int32_t>()) expect.push_back(static_cast<float>(v));
+      for (int32_t v : g->Copy<int32_t>()) expect.push_back(static_cast<float>(v));
     } else {
-      auto s = g->as<float>();
+      auto s = g->Copy<float>();
       expect.assign(s.begin(), s.end());
     }
     const auto& ours = trace[name];

@@ -25,8 +25,7 @@ template <typename T>
 std::vector<T> Read(const Checkpoint& c, const std::string& name) {
   auto t = c.Get(name);
   V4_CHECK(t.ok()) << t.status().ToString();
-  auto s = (*t)->as<T>();
-  return {s.begin(), s.end()};
+  return (*t)->template Copy<T>();
 }
 
 struct Diff {

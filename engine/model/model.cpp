@@ -298,7 +298,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
         k::ApplyRope(oh + nope, freqs, pos, true);
       }
     };
-    if (H >= 8 && rows.size() >= 64) {
+    if (H >= 8 && static_cast<int64_t>(rows.size()) * H * hd >= (1 << 18)) {
       pool->ParallelFor(static_cast<size_t>(H), 1, head_work);
     } else {
       head_work(0, static_cast<size_t>(H));

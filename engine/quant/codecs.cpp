@@ -36,10 +36,10 @@ constexpr float kE2M1Values[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f
 
 }  // namespace
 
-float E4M3ToFloat(uint8_t byte) {
-  static const std::array<float, 256> kTable = MakeE4M3Table();
-  return kTable[byte];
-}
+// Built once at start-up (no guard on the hot path).
+const std::array<float, 256> kE4M3Table = MakeE4M3Table();
+
+float E4M3ToFloat(uint8_t byte) { return kE4M3Table[byte]; }
 
 float E2M1ToFloat(uint8_t code) {
   float v = kE2M1Values[code & 7];
@@ -48,7 +48,12 @@ float E2M1ToFloat(uint8_t code) {
 
 float Ue8m0ToFloat(uint8_t byte) {
   if (byte == 0xFF) return std::numeric_limits<float>::quiet_NaN();
-  return std::ldexp(1.0f, static_cast<int>(byte) - 127);
+  // 2^(byte-127) straight from the bits: the exponent field for normals, 2^-127 (a
+  // subnormal) for byte 0.
+  uint32_t bits = byte == 0 ? 0x00400000u : static_cast<uint32_t>(byte) << 23;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
 }
 
 uint8_t FloatToE4M3(float x) {

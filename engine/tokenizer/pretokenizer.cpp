@@ -74,7 +74,9 @@ void SplitOne(pcre2_code* code, pcre2_match_data* md, std::string_view text,
   size_t pos = 0, last = 0;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   while (pos <= text.size()) {
-    int rc = pcre2_match(code, subject, text.size(), pos, 0, md, nullptr);
+    // Runs are validated UTF-8 before matching: skip PCRE2's per-call check of the whole
+    // subject, which would make splitting quadratic.
+    int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
     if (rc < 0) break;
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t b = ov[0], e = ov[1];

@@ -149,6 +149,11 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(const Json& j, const std:
   }
   std::sort(t->added_.begin(), t->added_.end(),
             [](const Added& x, const Added& y) { return x.content.size() > y.content.size(); });
+  for (size_t i = 0; i < t->added_.size(); ++i) {
+    if (t->added_[i].content.empty()) continue;
+    t->added_by_first_byte_[static_cast<unsigned char>(t->added_[i].content[0])].push_back(
+        static_cast<uint16_t>(i));
+  }
   int32_t rank = 0;
   for (const auto& m : *merges) {
     std::string left, right;
@@ -233,17 +238,21 @@ void Tokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out) c
 }
 
 void Tokenizer::EncodeText(std::string_view text, std::vector<int32_t>* out) const {
-  std::vector<std::string_view> pieces;
+  thread_local std::vector<std::string_view> pieces;
+  pieces.clear();
   pre_->Split(text, &pieces);
+  // Per-thread cache of piece -> ids, one per tokenizer instance (ids differ between files).
+  thread_local std::unordered_map<uint64_t, std::unordered_map<std::string, std::vector<int32_t>>>
+      caches;
+  auto& cache = caches[instance_id_];
+  thread_local std::string key;
   for (auto piece : pieces) {
     if (piece.size() > 64) {  // long pieces are rare; do not let them bloat the cache
       EncodePiece(piece, out);
       continue;
     }
-    thread_local std::unordered_map<uint64_t, std::unordered_map<std::string, std::vector<int32_t>>>
-        caches;
-    auto& cache = caches[instance_id_];
-    auto it = cache.find(std::string(piece));
+    key.assign(piece.data(), piece.size());
+    auto it = cache.find(key);
     if (it != cache.end()) {
       out->insert(out->end(), it->second.begin(), it->second.end());
       continue;
@@ -251,7 +260,7 @@ void Tokenizer::EncodeText(std::string_view text, std::vector<int32_t>* out) con
     std::vector<int32_t> ids;
     EncodePiece(piece, &ids);
     out->insert(out->end(), ids.begin(), ids.end());
-    if (cache.size() < (1u << 20)) cache.emplace(std::string(piece), std::move(ids));
+    if (cache.size() < (1u << 20)) cache.emplace(key, std::move(ids));
   }
 }
 
@@ -264,10 +273,10 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool allow_special
   size_t start = 0, i = 0;
   while (i < text.size()) {
     const Added* hit = nullptr;
-    // Added tokens all start with a non-alphanumeric byte in practice, but check them all:
-    // the list is sorted longest first so the longest spelling wins.
-    for (const auto& a : added_) {
-      if (text.compare(i, a.content.size(), a.content) == 0 && !a.content.empty()) {
+    // Candidates share the first byte, longest spelling first, so the longest match wins.
+    for (uint16_t k : added_by_first_byte_[static_cast<unsigned char>(text[i])]) {
+      const Added& a = added_[k];
+      if (text.compare(i, a.content.size(), a.content) == 0) {
         hit = &a;
         break;
       }

@@ -54,7 +54,8 @@ class Tokenizer {
     std::string content;
     int32_t id;
   };
-  std::vector<Added> added_;  // longest spelling first
+  std::vector<Added> added_;                        // longest spelling first
+  std::vector<uint16_t> added_by_first_byte_[256];  // indices into added_, longest first
   std::unordered_map<std::string, int32_t> added_by_content_;
   uint64_t instance_id_ = 0;  // keys the per-thread piece cache (never reused)
 };

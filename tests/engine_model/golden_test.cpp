@@ -85,7 +85,9 @@ TEST_P(IntermediatesTest, LayerByLayer) {
     auto expect = Read<float>(*golden, "mtp_logits");
     ASSERT_EQ(mtp_logits.size(), expect.size());
     auto d = Compare(mtp_logits.data(), expect.data(), static_cast<int64_t>(expect.size()));
-    EXPECT_LE(d.max_abs, p.mode == "nosim" ? 2e-4f : 5e-3f) << "mtp_logits worst " << d.worst;
+    // sim: downstream of any cache rounding flip (below), the MTP logits move by up to a few
+    // 1e-2 (README §6: 1e-3..4e-2 drift after flips).
+    EXPECT_LE(d.max_abs, p.mode == "nosim" ? 2e-4f : 5e-2f) << "mtp_logits worst " << d.worst;
     std::printf("[ report ] %s/%s mtp_logits max abs %.3g\n", p.config.c_str(), p.mode.c_str(),
                 d.max_abs);
   }
@@ -104,14 +106,15 @@ TEST_P(IntermediatesTest, LayerByLayer) {
                                     << " vs " << expect[d.worst];
         return;
       }
-      // sim: an element within fp32 noise of an e4m3 midpoint may land one step away
-      // (README §6: about one value in 1e5); everything else within 5e-3.
+      // sim: an element within fp32 noise of an e4m3 midpoint may land one step away (README
+      // §6: about one value in 1e5), and a flip in one layer moves later layers' inputs and can
+      // cascade into a few more; allow at most 0.1% of the elements.
       int64_t flips = 0;
       for (size_t i = 0; i < ours.size(); ++i) flips += std::fabs(ours[i] - expect[i]) > 5e-3f;
       if (flips)
         std::printf("[ report ] %s%s: %lld rounding flip(s)\n", pre.c_str(), name.c_str(),
                     static_cast<long long>(flips));
-      EXPECT_LE(flips * 10000, static_cast<int64_t>(ours.size())) << pre + name;
+      EXPECT_LE(flips * 1000, static_cast<int64_t>(ours.size())) << pre + name;
     };
     check("window_kv", lc.window);
     if (lc.ratio != 0) check("compressed_kv", lc.compressed);

@@ -15,7 +15,10 @@
 namespace v4agent::engine::kernels {
 
 // Sum of a[i] * b[i] with 16 interleaved partial sums, then a fixed pairwise reduction.
+// Dot uses AVX-512 when compiled for it; DotScalar is the plain-loop oracle with the same
+// order of operations (the two agree bit for bit).
 float Dot(const float* a, const float* b, int64_t n);
+float DotScalar(const float* a, const float* b, int64_t n);
 
 // y[t, o] = sum_i x[t, i] * W[o, i] for t < tokens. x: [tokens, W.in], y: [tokens, W.out].
 // Rows of W are dequantized once per call and reused for every token. `pool` may be null.

@@ -8,6 +8,7 @@
 #include "engine/model/model.h"
 #include "engine/sampler/sampler.h"
 #include "engine/session/session.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace v4agent::apps {
 namespace {
@@ -15,11 +16,13 @@ namespace {
 using namespace v4agent::engine;
 
 constexpr char kUsage[] =
-    "usage: v4agent model generate --model DIR --tokens 1,2,3 [--max-tokens N]\n"
-    "                              [--temperature T] [--top-p P] [--top-k K] [--seed S]\n"
-    "                              [--qat-sim on|off] [--threads N] [--chunk N]\n"
-    "Prefills the prompt ids, then streams sampled token ids (one per line) and prints the\n"
-    "prefill and decode speeds on stderr. Temperature 0 (the default) is greedy.";
+    "usage: v4agent model generate --model DIR (--tokens 1,2,3 | --prompt TEXT) [--max-tokens N]\n"
+    "                              [--tokenizer PATH] [--temperature T] [--top-p P] [--top-k K]\n"
+    "                              [--seed S] [--qat-sim on|off] [--threads N] [--chunk N]\n"
+    "Prefills the prompt, then streams the continuation and prints load, prefill and decode\n"
+    "speeds on stderr. --prompt is tokenized with --tokenizer or DIR/tokenizer.json (special-\n"
+    "token spellings become their ids) and the output is streamed as text; --tokens streams ids,\n"
+    "one per line. Temperature 0 (the default) is greedy.";
 
 int Run(const std::vector<std::string>& args) {
   auto flags =
@@ -31,18 +34,24 @@ int Run(const std::vector<std::string>& args) {
                  flags.ok() ? "--model is required" : flags.status().message().c_str(), kUsage);
     return 2;
   }
-  if (flags->Get("prompt")) {
-    std::fprintf(stderr,
-                 "v4agent model generate: --prompt needs the tokenizer, which this build does not "
-                 "have yet; pass ids with --tokens\n");
+  if (!flags->Get("tokens") == !flags->Get("prompt")) {
+    std::fprintf(stderr, "exactly one of --tokens and --prompt is required\n%s\n", kUsage);
     return 2;
   }
-  if (!flags->Get("tokens")) {
-    std::fprintf(stderr, "--tokens is required\n%s\n", kUsage);
-    return 2;
-  }
+  std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int32_t> prompt;
-  for (const auto& part : StrSplit(*flags->Get("tokens"), ',')) {
+  if (flags->Get("prompt")) {
+    auto tok = Tokenizer::Load(flags->GetOr("tokenizer", *flags->Get("model")));
+    if (!tok.ok()) {
+      std::fprintf(stderr, "v4agent model generate: --prompt needs a tokenizer: %s\n",
+                   tok.status().ToString().c_str());
+      return 1;
+    }
+    tokenizer = std::move(tok).value();
+    prompt = tokenizer->Encode(*flags->Get("prompt"));
+  }
+  for (const auto& part :
+       flags->Get("tokens") ? StrSplit(*flags->Get("tokens"), ',') : std::vector<std::string>{}) {
     int64_t v = 0;
     if (!ParseInt64(StripWhitespace(part), &v)) {
       std::fprintf(stderr, "v4agent model generate: --tokens: '%s' is not an integer\n",
@@ -89,11 +98,23 @@ int Run(const std::vector<std::string>& args) {
   sopt.top_k = *top_k;
   sopt.seed = static_cast<uint64_t>(*seed);
   Sampler sampler(sopt);
-  auto gen = session.Generate(sampler, *max_tokens, [](int32_t id) {
-    std::printf("%d\n", id);
+  std::unique_ptr<StreamDecoder> decoder;
+  if (tokenizer) decoder = std::make_unique<StreamDecoder>(*tokenizer);
+  auto gen = session.Generate(sampler, *max_tokens, [&](int32_t id) {
+    if (decoder) {
+      std::string piece = decoder->Push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    } else {
+      std::printf("%d\n", id);
+    }
     std::fflush(stdout);
     return true;
   });
+  if (decoder) {
+    std::string rest = decoder->Finish();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::printf("\n");
+  }
   if (!gen.ok()) {
     std::fprintf(stderr, "v4agent model generate: %s\n", gen.status().ToString().c_str());
     return 1;

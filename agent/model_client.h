@@ -24,6 +24,9 @@ struct ChatMessage {
   std::string reasoning_content;  // assistant thinking, sent back on later turns
   std::vector<ToolCall> tool_calls;
   std::string tool_call_id;  // role == tool
+  // Assistant: the model's exact output bytes when known; renderers put these back into the
+  // prompt verbatim so the in-process cache is only ever extended.
+  std::string raw;
 };
 
 struct ToolSpec {

@@ -1,0 +1,79 @@
+#include "agent/inprocess_client.h"
+
+#include "common/stopwatch.h"
+#include "common/strings.h"
+
+namespace v4agent::agent {
+
+InProcessClient::InProcessClient(engine::Model* model, const TokenCodec* codec,
+                                 const PromptRenderer* renderer, InProcessOptions options)
+    : model_(model),
+      codec_(codec),
+      renderer_(renderer),
+      options_(std::move(options)),
+      session_(std::make_unique<engine::Session>(model, options_.session)) {}
+
+Status InProcessClient::Restore(const std::vector<int32_t>& ids, const std::string& text) {
+  session_ = std::make_unique<engine::Session>(model_, options_.session);
+  V4_RETURN_IF_ERROR(session_->Append(ids));
+  cached_text_ = text;
+  boundaries_ = {Boundary{text.size(), session_->length()}};
+  return Status::Ok();
+}
+
+Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
+                                             const DeltaCallback& on_delta) {
+  V4_ASSIGN_OR_RETURN(std::string text,
+                      renderer_->Render(request.messages, request.tools, request.thinking));
+  size_t common = 0;
+  size_t limit = std::min(text.size(), cached_text_.size());
+  while (common < limit && text[common] == cached_text_[common]) ++common;
+  if (common < cached_text_.size()) {
+    // Not a pure extension: go back to the last append boundary inside the common prefix.
+    Boundary keep{0, 0};
+    while (!boundaries_.empty() && boundaries_.back().text_end > common) boundaries_.pop_back();
+    if (!boundaries_.empty()) keep = boundaries_.back();
+    V4_RETURN_IF_ERROR(session_->Rewind(keep.token_end));
+    cached_text_.resize(keep.text_end);
+    ++rewinds_;
+  }
+  Completion c;
+  Stopwatch prefill;
+  std::vector<int32_t> ids = codec_->Encode(std::string_view(text).substr(cached_text_.size()));
+  c.tokens_reused = session_->length();
+  if (!ids.empty()) V4_RETURN_IF_ERROR(session_->Append(ids));
+  c.tokens_prefilled = static_cast<int64_t>(ids.size());
+  last_prompt_ids_ = std::move(ids);
+  cached_text_ = text;
+  boundaries_.push_back(Boundary{cached_text_.size(), session_->length()});
+  c.seconds_prefill = prefill.ElapsedSeconds();
+
+  Stopwatch gen;
+  engine::Sampler sampler(options_.sampler);
+  auto result = session_->Generate(
+      sampler, request.max_tokens,
+      [&](int32_t id) {
+        if (on_delta) on_delta({"content", codec_->Decode({id})});
+        return true;
+      },
+      options_.stop_ids);
+  if (!result.ok()) return result.status().WithContext("in-process generation");
+  c.seconds_generate = gen.ElapsedSeconds();
+  std::string raw = codec_->Decode(result->tokens);
+  Completion parsed = renderer_->Parse(raw);
+  parsed.raw = raw;
+  parsed.tokens_prefilled = c.tokens_prefilled;
+  parsed.tokens_reused = c.tokens_reused;
+  parsed.tokens_generated = static_cast<int64_t>(result->tokens.size());
+  parsed.context_tokens = session_->length();
+  parsed.seconds_prefill = c.seconds_prefill;
+  parsed.seconds_generate = c.seconds_generate;
+  if (parsed.finish_reason.empty()) {
+    parsed.finish_reason = result->stopped_by_token ? "stop" : "length";
+  }
+  cached_text_ += raw;
+  boundaries_.push_back(Boundary{cached_text_.size(), session_->length()});
+  return parsed;
+}
+
+}  // namespace v4agent::agent

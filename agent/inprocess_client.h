@@ -1,0 +1,92 @@
+// InProcessClient: the built-in V4 engine as a ModelClient. One engine Session holds the whole
+// conversation; each turn appends only the newly rendered text (rewinding to the divergence
+// point when the rendering is not a pure extension, which is counted) and keeps the sampled
+// token ids, so nothing already in the cache is ever prefilled again. It never renders or
+// parses DSML itself: a PromptRenderer (the dsml codec) does both.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/model_client.h"
+#include "engine/model/model.h"
+#include "engine/sampler/sampler.h"
+#include "engine/session/session.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace v4agent::agent {
+
+// Text <-> token ids (the engine tokenizer in production).
+class TokenCodec {
+ public:
+  virtual ~TokenCodec() = default;
+  virtual std::vector<int32_t> Encode(std::string_view text) const = 0;
+  virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
+};
+
+// The engine's BPE tokenizer as a TokenCodec (special tokens in rendered prompts are parsed).
+class EngineTokenCodec : public TokenCodec {
+ public:
+  explicit EngineTokenCodec(const engine::Tokenizer* tokenizer) : tokenizer_(tokenizer) {}
+  std::vector<int32_t> Encode(std::string_view text) const override {
+    return tokenizer_->Encode(text, /*allow_special=*/true);
+  }
+  std::string Decode(const std::vector<int32_t>& ids) const override {
+    return tokenizer_->Decode(ids);
+  }
+
+ private:
+  const engine::Tokenizer* tokenizer_;
+};
+
+// Chat messages -> prompt text and raw model output -> structured completion.
+class PromptRenderer {
+ public:
+  virtual ~PromptRenderer() = default;
+  // The whole prompt up to and including the assistant prefix of the next turn. Assistant
+  // messages with `raw` must be rendered from it byte for byte.
+  virtual Result<std::string> Render(const std::vector<ChatMessage>& messages,
+                                     const std::vector<ToolSpec>& tools, bool thinking) const = 0;
+  // Content, reasoning and tool calls of one raw turn; format_error set when malformed.
+  virtual Completion Parse(const std::string& raw) const = 0;
+};
+
+struct InProcessOptions {
+  engine::SamplerOptions sampler;
+  std::vector<int32_t> stop_ids;  // end-of-turn tokens
+  engine::SessionOptions session;
+};
+
+class InProcessClient : public ModelClient {
+ public:
+  InProcessClient(engine::Model* model, const TokenCodec* codec, const PromptRenderer* renderer,
+                  InProcessOptions options);
+  std::string Name() const override { return "in-process"; }
+  Result<Completion> Complete(const CompletionRequest& request,
+                              const DeltaCallback& on_delta) override;
+
+  // Rebuilds the cache from a known token sequence once (resume from a trajectory).
+  Status Restore(const std::vector<int32_t>& ids, const std::string& text);
+
+  engine::Session& session() { return *session_; }
+  int64_t rewinds() const { return rewinds_; }
+  const std::vector<int32_t>& last_prompt_ids() const { return last_prompt_ids_; }
+
+ private:
+  struct Boundary {
+    size_t text_end;
+    int64_t token_end;
+  };
+  engine::Model* model_;
+  const TokenCodec* codec_;
+  const PromptRenderer* renderer_;
+  InProcessOptions options_;
+  std::unique_ptr<engine::Session> session_;
+  std::string cached_text_;           // text whose tokens are exactly session_->tokens()
+  std::vector<Boundary> boundaries_;  // where appends ended: the places we can rewind to
+  std::vector<int32_t> last_prompt_ids_;
+  int64_t rewinds_ = 0;
+};
+
+}  // namespace v4agent::agent

@@ -120,14 +120,14 @@ int Run(const std::vector<std::string>& args) {
     return 1;
   }
   SessionStats s = session.Stats();
-  std::fprintf(
-      stderr,
-      "load %.2f s | prefill %lld tokens in %.3f s (%.1f tok/s) | decode %lld tokens in "
-      "%.3f s (%.1f tok/s) | cache %s history + %s state\n",
-      load_s, (long long)s.tokens_prefilled, s.prefill_seconds,
-      s.tokens_prefilled / std::max(s.prefill_seconds, 1e-9), (long long)s.tokens_generated,
-      s.decode_seconds, s.tokens_generated / std::max(s.decode_seconds, 1e-9),
-      HumanBytes(s.cache_bytes.history_fp32).c_str(), HumanBytes(s.cache_bytes.state).c_str());
+  std::fprintf(stderr,
+               "load %.2f s | prefill %lld tokens in %.3f s (%.1f tok/s) | decode %lld tokens in "
+               "%.3f s (%.1f tok/s) | cache %s history + %s state\n",
+               load_s, (long long)s.tokens_prefilled, s.prefill_seconds,
+               s.tokens_prefilled / std::max(s.prefill_seconds, 1e-9),
+               (long long)s.tokens_generated, s.decode_seconds,
+               s.tokens_generated / std::max(s.decode_seconds, 1e-9),
+               HumanBytes(s.cache_bytes.history).c_str(), HumanBytes(s.cache_bytes.state).c_str());
   return 0;
 }
 

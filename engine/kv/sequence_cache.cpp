@@ -16,7 +16,7 @@ void CompressorState::Init(int64_t ratio_in, int64_t rows_in, bool overlap_in) {
 
 void CompressorState::Reset() { Init(ratio, rows, overlap); }
 
-SequenceCache::SequenceCache(const ModelConfig& c) : config_(&c) {
+SequenceCache::SequenceCache(const ModelConfig& c, bool packed) : config_(&c) {
   layers_.resize(static_cast<size_t>(c.num_layers_with_mtp()));
   for (int64_t i = 0; i < c.num_layers_with_mtp(); ++i) {
     LayerCache& l = layers_[i];
@@ -25,7 +25,13 @@ SequenceCache::SequenceCache(const ModelConfig& c) : config_(&c) {
     if (l.ratio != 0) {
       const bool overlap = c.kind(i) == AttentionKind::kCsa;
       l.compressor.Init(l.ratio, (overlap ? 2 : 1) * c.head_dim, overlap);
-      if (overlap) l.index_compressor.Init(l.ratio, 2 * c.index_head_dim, true);
+      l.compressed =
+          HistoryRows(packed ? RowFormat::kFp8Main : RowFormat::kFp32, c.head_dim, c.nope_head_dim);
+      if (overlap) {
+        l.index_compressor.Init(l.ratio, 2 * c.index_head_dim, true);
+        l.index_keys =
+            HistoryRows(packed ? RowFormat::kFp4Index : RowFormat::kFp32, c.index_head_dim, 0);
+      }
     }
   }
 }
@@ -37,8 +43,8 @@ void SequenceCache::Reset() {
     std::fill(l.window.begin(), l.window.end(), 0.0f);
     if (l.compressor.ratio) l.compressor.Reset();
     if (l.index_compressor.ratio) l.index_compressor.Reset();
-    l.compressed.clear();
-    l.index_keys.clear();
+    l.compressed.Clear();
+    l.index_keys.Clear();
     l.num_entries = 0;
   }
 }
@@ -65,10 +71,8 @@ void SequenceCache::Restore(const Snapshot& s) {
     l.compressor = s.compressors[i];
     l.index_compressor = s.index_compressors[i];
     l.num_entries = s.entries[i];
-    l.compressed.resize(static_cast<size_t>(l.num_entries * config_->head_dim));
-    if (l.index_compressor.ratio) {
-      l.index_keys.resize(static_cast<size_t>(l.num_entries * config_->index_head_dim));
-    }
+    l.compressed.Truncate(l.num_entries);
+    l.index_keys.Truncate(l.num_entries);
   }
 }
 
@@ -81,7 +85,7 @@ CacheBytes SequenceCache::ByteAccount() const {
   const ModelConfig& c = *config_;
   const KvFormula f = KvBytesPerToken(c, true, false);
   for (const auto& l : layers_) {
-    b.history_fp32 += (l.compressed.size() + l.index_keys.size()) * sizeof(float);
+    b.history += l.compressed.bytes() + l.index_keys.bytes();
     if (l.ratio != 0) {
       b.history_production += static_cast<uint64_t>(l.num_entries) * f.main_entry_bytes;
       if (l.index_compressor.ratio) {

@@ -3,8 +3,9 @@
 //    lightning-indexer keys), one block of `ratio` tokens each;
 //  * state: small and fixed-size (sliding-window ring, compressor frontiers for unfinished
 //    blocks, position), copied by Snapshot() and put back by Restore().
-// Rows are fp32 here (the exact mode the goldens use); ByteAccount() also reports the
-// production FP8/FP4 row layout of spec §5.2. Knows nothing of weights or kernels.
+// History rows are stored as the model already rounds them (FP8 main entries, FP4 indexer
+// keys; see history_rows.h) or as fp32 when the simulations are off. Knows nothing of weights
+// or kernels.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/kv/history_rows.h"
 #include "engine/model_config.h"
 
 namespace v4agent::engine {
@@ -37,21 +39,23 @@ struct LayerCache {
   CompressorState compressor;
   CompressorState index_compressor;
   // History (append-only).
-  std::vector<float> compressed;  // [entries, head_dim]
-  std::vector<float> index_keys;  // [entries, index_head_dim]
+  HistoryRows compressed;  // [entries, head_dim]
+  HistoryRows index_keys;  // [entries, index_head_dim] (CSA layers)
   int64_t num_entries = 0;
 };
 
 struct CacheBytes {
-  uint64_t history_fp32 = 0;        // rows as this cache stores them
-  uint64_t history_production = 0;  // FP8 main (584 B at head_dim 512) + FP4 indexer (68 B)
+  uint64_t history = 0;             // rows as this cache stores them
+  uint64_t history_production = 0;  // spec §5.2 layout: FP8 main (584 B at head_dim 512) + FP4 idx
   uint64_t state = 0;
-  uint64_t total() const { return history_fp32 + state; }
+  uint64_t total() const { return history + state; }
 };
 
 class SequenceCache {
  public:
-  explicit SequenceCache(const ModelConfig& config);
+  // `packed`: history rows in the model's own rounded formats (FP8 main entries, FP4 indexer
+  // keys; lossless when the QAT simulations are on). Otherwise fp32 rows.
+  SequenceCache(const ModelConfig& config, bool packed);
 
   int64_t length() const { return length_; }
   void set_length(int64_t n) { length_ = n; }

@@ -50,7 +50,7 @@ int64_t Model::max_context() const {
 }
 
 std::unique_ptr<SequenceCache> Model::NewCache() const {
-  return std::make_unique<SequenceCache>(config_);
+  return std::make_unique<SequenceCache>(config_, options_.qat_sim && options_.packed_kv);
 }
 
 const Model::Rope& Model::RopeFor(int64_t layer) const {
@@ -220,6 +220,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
   }
 
   std::vector<float> o(T * H * hd, 0.0f), entry(std::max(hd, dI)), scores;
+  std::vector<float> key_scratch(dI), row_scratch;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<int32_t> selected;
   for (int64_t t = 0; t < T; ++t) {
@@ -234,14 +235,15 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
                      false);
         k::HadamardRotate(entry.data(), dI);
         if (sim) quant::Fp4Simulate({entry.data(), static_cast<size_t>(dI)}, 32);
-        lc.index_keys.insert(lc.index_keys.end(), entry.begin(), entry.begin() + dI);
+        V4_CHECK(lc.index_keys.Append(entry.data())) << "indexer key not representable in FP4";
       }
-      const int64_t n_keys = static_cast<int64_t>(lc.index_keys.size()) / dI;
+      const int64_t n_keys = lc.index_keys.size();
       scores.assign(static_cast<size_t>(n_keys), 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {
+        const float* key = lc.index_keys.Row(j, key_scratch.data());
         float s = 0;
         for (int64_t h = 0; h < HI; ++h) {
-          float d = k::Dot(iq.data() + (t * HI + h) * dI, lc.index_keys.data() + j * dI, dI);
+          float d = k::Dot(iq.data() + (t * HI + h) * dI, key, dI);
           s += iw[t * HI + h] * std::max(d, 0.0f);
         }
         scores[j] = s;
@@ -263,7 +265,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
         k::RmsNorm(entry.data(), cw->norm.data(), hd, eps, entry.data());
         k::ApplyRope(entry.data() + nope, freqs, j * cw->ratio, false);
         if (sim) quant::Fp8Simulate({entry.data(), static_cast<size_t>(nope)}, 64);
-        lc.compressed.insert(lc.compressed.end(), entry.begin(), entry.begin() + hd);
+        V4_CHECK(lc.compressed.Append(entry.data())) << "KV entry not representable in FP8";
         lc.num_entries++;
       }
     }
@@ -273,10 +275,11 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
       rows.push_back(lc.window.data() + (p % W) * hd);
     }
     if (cw) {
-      if (iwts) {
-        for (int32_t j : selected) rows.push_back(lc.compressed.data() + j * hd);
-      } else {
-        for (int64_t j = 0; j < lc.num_entries; ++j) rows.push_back(lc.compressed.data() + j * hd);
+      const int64_t n = iwts ? static_cast<int64_t>(selected.size()) : lc.num_entries;
+      if (static_cast<int64_t>(row_scratch.size()) < n * hd) row_scratch.resize(n * hd);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t j = iwts ? selected[i] : i;
+        rows.push_back(lc.compressed.Row(j, row_scratch.data() + i * hd));
       }
     }
     auto head_work = [&](size_t hb, size_t he) {

@@ -117,9 +117,9 @@ TEST_P(IntermediatesTest, LayerByLayer) {
       EXPECT_LE(flips * 1000, static_cast<int64_t>(ours.size())) << pre + name;
     };
     check("window_kv", lc.window);
-    if (lc.ratio != 0) check("compressed_kv", lc.compressed);
+    if (lc.ratio != 0) check("compressed_kv", lc.compressed.ToFloats());
     if (lc.index_compressor.ratio != 0) {
-      check("indexer_keys", lc.index_keys);
+      check("indexer_keys", lc.index_keys.ToFloats());
       // Only the selected set matters (README §2); compare each query's set.
       auto expect = Read<int32_t>(*golden, pre + "indexer_topk_blocks");
       const auto& ours = trace[pre + "indexer_topk_blocks"];

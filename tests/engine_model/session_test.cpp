@@ -281,3 +281,49 @@ TEST(SamplerTest, GreedyTemperatureTopKTopPAndMask) {
 
 }  // namespace
 }  // namespace v4agent::engine
+
+namespace v4agent::engine {
+namespace {
+
+TEST(KvCacheTest, PackedRowsAreLosslessAndMatchTheFormula) {
+  if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
+  // Packed (FP8/FP4) and fp32 history give bit-identical logits with the simulations on.
+  ModelOptions o;
+  o.num_threads = 1;
+  auto packed = Model::Load(testing::GoldenDir() + "/mini-flash/checkpoint", o);
+  o.packed_kv = false;
+  auto plain = Model::Load(testing::GoldenDir() + "/mini-flash/checkpoint", o);
+  ASSERT_TRUE(packed.ok() && plain.ok());
+  auto tokens = RandomTokens(300, (*packed)->config().vocab_size, 11);
+  auto a = RunChunked(**packed, tokens, 64);
+  auto b = RunChunked(**plain, tokens, 64);
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4));
+  // Bytes per sequence: history equals the per-entry sizes times the entries written.
+  auto cache = (*packed)->NewCache();
+  std::vector<float> l;
+  ASSERT_TRUE((*packed)->Forward(*cache, tokens, false, &l).ok());
+  const ModelConfig& c = (*packed)->config();
+  uint64_t expect = 0;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const int64_t m = c.ratio(i);
+    if (m == 0) continue;
+    const int64_t entries = 300 / m;
+    expect += entries * (c.nope_head_dim + c.nope_head_dim / 64 + c.qk_rope_head_dim * 4);
+    if (c.kind(i) == AttentionKind::kCsa)
+      expect += entries * (c.index_head_dim / 2 + c.index_head_dim / 32);
+  }
+  EXPECT_EQ(cache->ByteAccount().history, expect);
+  // The production layout (bf16 rope dims, 8-byte padding) follows spec §5.2's formula.
+  const KvFormula f = KvBytesPerToken(c, true, false);
+  uint64_t production = 0;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const int64_t m = c.ratio(i);
+    if (m == 0) continue;
+    production += (300 / m) * (f.main_entry_bytes +
+                               (c.kind(i) == AttentionKind::kCsa ? f.index_entry_bytes : 0));
+  }
+  EXPECT_EQ(cache->ByteAccount().history_production, production);
+}
+
+}  // namespace
+}  // namespace v4agent::engine

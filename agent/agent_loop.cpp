@@ -108,6 +108,7 @@ struct ResumeState {
   std::string submission;
   RunSummary totals;
   int format_errors_in_a_row = 0;
+  std::vector<Completion> turns;
 };
 
 Result<ResumeState> Rebuild(const std::vector<Json>& records, const std::string& path) {
@@ -139,6 +140,7 @@ Result<ResumeState> Rebuild(const std::vector<Json>& records, const std::string&
       st.totals.tokens_generated += c.tokens_generated;
       st.totals.seconds_model += c.seconds_prefill + c.seconds_generate;
       st.messages.push_back(AssistantMessage(c));
+      st.turns.push_back(c);
       bool bad = r.value("format_error", "") != "";
       st.pending_calls = bad ? std::vector<ToolCall>{} : c.tool_calls;
       st.pending_step = st.steps;
@@ -204,7 +206,7 @@ Result<RunSummary> RunAgent(ModelClient& client, ToolExecutor& tools, const Loop
     V4_ASSIGN_OR_RETURN(auto records, ReadTrajectory(options.trajectory_path));
     V4_ASSIGN_OR_RETURN(st, Rebuild(records, options.trajectory_path));
     if (auto* resumable = dynamic_cast<ResumableClient*>(&client)) {
-      resumable->SkipTurns(static_cast<size_t>(st.steps));
+      V4_RETURN_IF_ERROR(resumable->ResumeFrom(st.turns));
     }
   } else {
     if (PathExists(options.trajectory_path)) {

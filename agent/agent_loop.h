@@ -76,11 +76,12 @@ struct RunSummary {
 
 Json RunSummaryToJson(const RunSummary& summary);
 
-// A client that can skip turns already in a trajectory (scripted replay) implements this.
+// A client with state across turns implements this to pick up a resumed run: the completions
+// of the turns already in the trajectory, in order.
 class ResumableClient {
  public:
   virtual ~ResumableClient() = default;
-  virtual void SkipTurns(size_t turns) = 0;
+  virtual Status ResumeFrom(const std::vector<Completion>& turns) = 0;
 };
 
 // Errors only for setup failures (trajectory unwritable or unreadable); every run that starts

@@ -13,11 +13,27 @@ InProcessClient::InProcessClient(engine::Model* model, const TokenCodec* codec,
       options_(std::move(options)),
       session_(std::make_unique<engine::Session>(model, options_.session)) {}
 
-Status InProcessClient::Restore(const std::vector<int32_t>& ids, const std::string& text) {
+Status InProcessClient::ResumeFrom(const std::vector<Completion>& turns) {
+  std::vector<int32_t> ids;
+  std::string text;
+  for (size_t i = 0; i < turns.size(); ++i) {
+    const Completion& t = turns[i];
+    if (t.cache_start_tokens < 0 || t.cache_start_text < 0 ||
+        t.cache_start_tokens > static_cast<int64_t>(ids.size()) ||
+        t.cache_start_text > static_cast<int64_t>(text.size())) {
+      return DataLossError(StrCat("resume: turn ", i + 1, " has no usable cache record"));
+    }
+    ids.resize(t.cache_start_tokens);
+    text.resize(t.cache_start_text);
+    ids.insert(ids.end(), t.prompt_ids.begin(), t.prompt_ids.end());
+    text += t.prompt_delta;
+    ids.insert(ids.end(), t.output_ids.begin(), t.output_ids.end());
+    text += t.raw;
+  }
   session_ = std::make_unique<engine::Session>(model_, options_.session);
-  V4_RETURN_IF_ERROR(session_->Append(ids));
-  cached_text_ = text;
-  boundaries_ = {Boundary{text.size(), session_->length()}};
+  if (!ids.empty()) V4_RETURN_IF_ERROR(session_->Append(ids));
+  cached_text_ = std::move(text);
+  boundaries_ = {Boundary{cached_text_.size(), session_->length()}};
   return Status::Ok();
 }
 
@@ -39,11 +55,14 @@ Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
   }
   Completion c;
   Stopwatch prefill;
-  std::vector<int32_t> ids = codec_->Encode(std::string_view(text).substr(cached_text_.size()));
+  c.cache_start_tokens = session_->length();
+  c.cache_start_text = static_cast<int64_t>(cached_text_.size());
+  c.prompt_delta = text.substr(cached_text_.size());
+  std::vector<int32_t> ids = codec_->Encode(c.prompt_delta);
   c.tokens_reused = session_->length();
   if (!ids.empty()) V4_RETURN_IF_ERROR(session_->Append(ids));
   c.tokens_prefilled = static_cast<int64_t>(ids.size());
-  last_prompt_ids_ = std::move(ids);
+  last_prompt_ids_ = ids;
   cached_text_ = text;
   boundaries_.push_back(Boundary{cached_text_.size(), session_->length()});
   c.seconds_prefill = prefill.ElapsedSeconds();
@@ -68,6 +87,11 @@ Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
   parsed.context_tokens = session_->length();
   parsed.seconds_prefill = c.seconds_prefill;
   parsed.seconds_generate = c.seconds_generate;
+  parsed.cache_start_tokens = c.cache_start_tokens;
+  parsed.cache_start_text = c.cache_start_text;
+  parsed.prompt_delta = std::move(c.prompt_delta);
+  parsed.prompt_ids = std::move(ids);
+  parsed.output_ids = result->tokens;
   if (parsed.finish_reason.empty()) {
     parsed.finish_reason = result->stopped_by_token ? "stop" : "length";
   }

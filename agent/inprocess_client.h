@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/agent_loop.h"
 #include "agent/model_client.h"
 #include "engine/model/model.h"
 #include "engine/sampler/sampler.h"
@@ -58,7 +59,7 @@ struct InProcessOptions {
   engine::SessionOptions session;
 };
 
-class InProcessClient : public ModelClient {
+class InProcessClient : public ModelClient, public ResumableClient {
  public:
   InProcessClient(engine::Model* model, const TokenCodec* codec, const PromptRenderer* renderer,
                   InProcessOptions options);
@@ -66,8 +67,9 @@ class InProcessClient : public ModelClient {
   Result<Completion> Complete(const CompletionRequest& request,
                               const DeltaCallback& on_delta) override;
 
-  // Rebuilds the cache from a known token sequence once (resume from a trajectory).
-  Status Restore(const std::vector<int32_t>& ids, const std::string& text);
+  // Rebuilds the cache once from the ids recorded in the trajectory's turns: one prefill of
+  // the whole conversation, nothing rendered or re-tokenized.
+  Status ResumeFrom(const std::vector<Completion>& turns) override;
 
   engine::Session& session() { return *session_; }
   int64_t rewinds() const { return rewinds_; }

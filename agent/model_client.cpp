@@ -82,7 +82,12 @@ Json CompletionToJson(const Completion& c) {
               {"tokens_generated", c.tokens_generated},
               {"context_tokens", c.context_tokens},
               {"seconds_prefill", c.seconds_prefill},
-              {"seconds_generate", c.seconds_generate}};
+              {"seconds_generate", c.seconds_generate},
+              {"cache_start_tokens", c.cache_start_tokens},
+              {"cache_start_text", c.cache_start_text},
+              {"prompt_delta", c.prompt_delta},
+              {"prompt_ids", c.prompt_ids},
+              {"output_ids", c.output_ids}};
 }
 
 Result<Completion> CompletionFromJson(const Json& j, std::string_view source) {
@@ -111,6 +116,21 @@ Result<Completion> CompletionFromJson(const Json& j, std::string_view source) {
   }
   if (auto it = j.find("seconds_generate"); it != j.end() && it->is_number()) {
     c.seconds_generate = it->get<double>();
+  }
+  c.cache_start_tokens = j.value("cache_start_tokens", int64_t{-1});
+  c.cache_start_text = j.value("cache_start_text", int64_t{-1});
+  c.prompt_delta = GetStr(j, "prompt_delta");
+  for (const char* key : {"prompt_ids", "output_ids"}) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;
+    if (!it->is_array()) return InvalidArgumentError(StrCat(source, ": ", key, " is not a list"));
+    auto& dst = std::string_view(key) == "prompt_ids" ? c.prompt_ids : c.output_ids;
+    for (const auto& v : *it) {
+      if (!v.is_number_integer()) {
+        return InvalidArgumentError(StrCat(source, ": ", key, " holds a non-integer"));
+      }
+      dst.push_back(v.get<int32_t>());
+    }
   }
   return c;
 }

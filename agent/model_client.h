@@ -59,6 +59,13 @@ struct Completion {
   int64_t context_tokens = 0;  // total tokens in context after this turn (0 when unknown)
   double seconds_prefill = 0;
   double seconds_generate = 0;
+  // In-process only: where this turn's append started (after any rewind) and the ids it
+  // appended, so a resumed run rebuilds the cache once instead of re-rendering history.
+  int64_t cache_start_tokens = -1;
+  int64_t cache_start_text = -1;
+  std::string prompt_delta;
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> output_ids;
 };
 
 // Streaming pieces as they arrive; kind is "content", "reasoning" or "tool_call".

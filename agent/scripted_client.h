@@ -22,7 +22,10 @@ class ScriptedClient : public ModelClient, public ResumableClient {
   Result<Completion> Complete(const CompletionRequest& request,
                               const DeltaCallback& on_delta) override;
   // Skips n completions (resume: those turns already happened).
-  void SkipTurns(size_t n) override { next_ = std::min(script_.size(), next_ + n); }
+  Status ResumeFrom(const std::vector<Completion>& turns) override {
+    next_ = std::min(script_.size(), next_ + turns.size());
+    return Status::Ok();
+  }
   size_t served() const { return next_; }
 
  private:

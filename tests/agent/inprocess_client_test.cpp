@@ -1,9 +1,10 @@
 // InProcessClient on the mini-flash golden checkpoint: five turns through one live session.
 // ByteCodec and LineRenderer are TEST DOUBLES for the V4 tokenizer and the DSML codec (the mini
 // checkpoint's 1024-token vocabulary cannot hold V4 ids; bytes fit).
+#include "agent/inprocess_client.h"
+
 #include <gtest/gtest.h>
 
-#include "agent/inprocess_client.h"
 #include "common/strings.h"
 
 namespace v4agent::agent {
@@ -24,12 +25,13 @@ class ByteCodec : public TokenCodec {
 class LineRenderer : public PromptRenderer {
  public:
   bool drop_first_system = false;  // renders history differently: forces a rewind
-  Result<std::string> Render(const std::vector<ChatMessage>& messages,
-                             const std::vector<ToolSpec>&, bool) const override {
+  Result<std::string> Render(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>&,
+                             bool) const override {
     std::string out;
     for (const auto& m : messages) {
       if (m.role == "system" && drop_first_system) continue;
-      out += m.role == "assistant" ? StrCat("A:", m.raw, "\n") : StrCat(m.role, ":", m.content, "\n");
+      out +=
+          m.role == "assistant" ? StrCat("A:", m.raw, "\n") : StrCat(m.role, ":", m.content, "\n");
     }
     return out + "A:";
   }
@@ -43,7 +45,8 @@ class LineRenderer : public PromptRenderer {
 std::unique_ptr<engine::Model> LoadMini() {
   engine::ModelOptions o;
   o.num_threads = 2;
-  auto m = engine::Model::Load(std::string(V4_SOURCE_DIR) + "/tests/goldens/mini-flash/checkpoint", o);
+  auto m =
+      engine::Model::Load(std::string(V4_SOURCE_DIR) + "/tests/goldens/mini-flash/checkpoint", o);
   V4_CHECK(m.ok()) << m.status().ToString();
   return std::move(m).value();
 }
@@ -85,7 +88,8 @@ TEST(InProcessClientTest, FiveTurnsPrefillOnlyNewTokensAndMatchOneFullPrefill) {
   const auto& b = fresh.last_logits();
   ASSERT_EQ(a.size(), b.size());
   double max_diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, double(std::abs(a[i] - b[i])));
+  for (size_t i = 0; i < a.size(); ++i)
+    max_diff = std::max(max_diff, double(std::abs(a[i] - b[i])));
   EXPECT_LE(max_diff, 1e-4);
 }
 
@@ -116,6 +120,40 @@ TEST(InProcessClientTest, DivergentRenderRewindsToTheDivergenceAndStaysExact) {
   const auto& y = fresh.last_logits();
   ASSERT_EQ(x.size(), y.size());
   for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], 1e-4) << i;
+}
+
+TEST(InProcessClientTest, ResumeRebuildsTheCacheOnceFromRecordedIds) {
+  auto model = LoadMini();
+  ByteCodec codec;
+  LineRenderer renderer;
+  InProcessClient first(model.get(), &codec, &renderer, InProcessOptions{});
+  CompletionRequest req;
+  req.max_tokens = 3;
+  req.messages.push_back({"user", "task", "", {}, ""});
+  std::vector<Completion> turns;
+  for (int turn = 1; turn <= 3; ++turn) {
+    auto c = first.Complete(req, nullptr);
+    ASSERT_TRUE(c.ok());
+    // Round-trip through the trajectory's JSON form, as a resumed run reads it.
+    auto back = CompletionFromJson(CompletionToJson(*c), "turn");
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    turns.push_back(*back);
+    ChatMessage a;
+    a.role = "assistant";
+    a.raw = c->raw;
+    req.messages.push_back(a);
+    req.messages.push_back({"tool", StrCat("out ", turn), "", {}, ""});
+  }
+  InProcessClient resumed(model.get(), &codec, &renderer, InProcessOptions{});
+  ASSERT_TRUE(resumed.ResumeFrom(turns).ok());
+  EXPECT_EQ(resumed.session().tokens(), first.session().tokens());
+  auto a = first.Complete(req, nullptr);
+  auto b = resumed.Complete(req, nullptr);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->tokens_reused, a->tokens_reused);
+  EXPECT_EQ(b->tokens_prefilled, a->tokens_prefilled);
+  EXPECT_EQ(b->raw, a->raw);
+  EXPECT_EQ(resumed.rewinds(), 0);
 }
 
 }  // namespace

@@ -212,7 +212,17 @@ Attempt OneAttempt(const OpenAIClientOptions& opt, const ParsedUrl& url, const s
     }
     asio::ssl::context ctx(asio::ssl::context::tls_client);
     if (opt.verify_tls) {
-      ctx.set_default_verify_paths();
+      if (opt.ca_file.empty()) {
+        ctx.set_default_verify_paths();
+      } else {
+        beast::error_code load_ec;
+        ctx.load_verify_file(opt.ca_file, load_ec);
+        if (load_ec) {
+          out.status = InvalidArgumentError(
+              StrCat(where, ": CA file ", opt.ca_file, ": ", load_ec.message()));
+          return out;
+        }
+      }
       ctx.set_verify_mode(asio::ssl::verify_peer);
     } else {
       ctx.set_verify_mode(asio::ssl::verify_none);

@@ -19,6 +19,7 @@ struct OpenAIClientOptions {
   double timeout_seconds = 600;  // per request (connect + whole stream)
   bool stream = true;
   bool verify_tls = true;
+  std::string ca_file;  // PEM bundle to trust instead of the system store (self-hosted servers)
   Json extra_body = Json::object();  // merged into the request body (server-specific knobs)
 };
 

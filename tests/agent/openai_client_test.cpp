@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <mutex>
 #include <thread>
+
+#include "common/file_util.h"
 
 namespace v4agent::agent {
 namespace {
@@ -27,8 +30,17 @@ struct CannedResponse {
 
 class LoopbackChatServer {
  public:
-  explicit LoopbackChatServer(std::vector<CannedResponse> responses)
-      : responses_(std::move(responses)), acceptor_(ioc_, tcp::endpoint(tcp::v4(), 0)) {
+  // With a certificate and key (PEM files) it speaks HTTPS.
+  explicit LoopbackChatServer(std::vector<CannedResponse> responses, std::string cert = "",
+                              std::string key = "")
+      : responses_(std::move(responses)),
+        acceptor_(ioc_, tcp::endpoint(tcp::v4(), 0)),
+        tls_(asio::ssl::context::tls_server) {
+    if (!cert.empty()) {
+      tls_.use_certificate_chain_file(cert);
+      tls_.use_private_key_file(key, asio::ssl::context::pem);
+      use_tls_ = true;
+    }
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] { Serve(); });
   }
@@ -41,6 +53,7 @@ class LoopbackChatServer {
     thread_.join();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::string https_url() const { return "https://localhost:" + std::to_string(port_) + "/v1"; }
   std::vector<std::string> bodies() {
     std::lock_guard lock(mu_);
     return bodies_;
@@ -58,10 +71,28 @@ class LoopbackChatServer {
       boost::system::error_code ec;
       acceptor_.accept(socket, ec);
       if (ec || stopping_) return;
+      CannedResponse r = next < responses_.size() ? responses_[next++] : CannedResponse{500};
+      if (use_tls_) {
+        asio::ssl::stream<tcp::socket> stream(std::move(socket), tls_);
+        stream.handshake(asio::ssl::stream_base::server, ec);
+        if (ec) continue;
+        Handle(stream, r);
+        stream.shutdown(ec);
+      } else {
+        Handle(socket, r);
+        socket.shutdown(tcp::socket::shutdown_both, ec);
+      }
+    }
+  }
+
+  template <class Stream>
+  void Handle(Stream& socket, const CannedResponse& r) {
+    boost::system::error_code ec;
+    {
       beast::flat_buffer buf;
       http::request<http::string_body> req;
       http::read(socket, buf, req, ec);
-      if (ec) continue;
+      if (ec) return;
       {
         std::lock_guard lock(mu_);
         bodies_.push_back(req.body());
@@ -70,7 +101,6 @@ class LoopbackChatServer {
           bodies_.back() = "MISSING AUTH";
         }
       }
-      CannedResponse r = next < responses_.size() ? responses_[next++] : CannedResponse{500};
       std::string head = "HTTP/1.1 " + std::to_string(r.status) +
                          " X\r\nContent-Type: " + r.content_type + "\r\nConnection: close\r\n\r\n";
       asio::write(socket, asio::buffer(head), ec);
@@ -78,13 +108,14 @@ class LoopbackChatServer {
         asio::write(socket, asio::buffer(c), ec);
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
-      socket.shutdown(tcp::socket::shutdown_both, ec);
     }
   }
 
   std::vector<CannedResponse> responses_;
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
+  asio::ssl::context tls_;
+  bool use_tls_ = false;
   unsigned short port_ = 0;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
@@ -254,6 +285,33 @@ TEST(OpenAIClientTest, ConnectionRefusedIsAnError) {
   auto c = client.Complete(Request(), nullptr);
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("connecting"), std::string::npos);
+}
+
+TEST(OpenAIClientTest, HttpsWithCertificateVerification) {
+  ScopedTempDir dir;
+  std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a test certificate";
+  LoopbackChatServer server({StreamingToolCall(), StreamingToolCall()}, cert, key);
+  auto o = Options(server.https_url());
+  o.ca_file = cert;
+  OpenAIClient client(o);
+  auto c = client.Complete(Request(), nullptr);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->tool_calls.size(), 2u);
+  EXPECT_EQ(client.attempts_last_call(), 1);
+
+  // Without trusting the certificate the handshake must fail, and is not retried.
+  auto untrusted = Options(server.https_url());
+  untrusted.max_retries = 0;
+  OpenAIClient strict(untrusted);
+  auto bad = strict.Complete(Request(), nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("TLS handshake"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(OpenAIClientTest, ParsesUrls) {

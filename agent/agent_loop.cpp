@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "agent/trajectory.h"
 #include "common/file_util.h"
@@ -199,7 +200,11 @@ Result<RunSummary> RunAgent(ModelClient& client, ToolExecutor& tools, const Loop
   }
   std::vector<ToolSpec> specs = tools.Specs();
   std::set<std::string> tool_names;
-  for (const auto& s : specs) tool_names.insert(s.name);
+  std::set<std::string> read_only;
+  for (const auto& s : specs) {
+    tool_names.insert(s.name);
+    if (s.read_only) read_only.insert(s.name);
+  }
 
   ResumeState st;
   if (options.resume) {
@@ -254,46 +259,82 @@ Result<RunSummary> RunAgent(ModelClient& client, ToolExecutor& tools, const Loop
   };
 
   // Runs the calls of one turn in order; sets status on submit or fatal.
+  // Records one finished call; sets status on submit or fatal.
+  bool stuck_now = false;
+  auto record = [&](int step, const ToolCall& call, const ToolOutcome& out, double secs) -> Status {
+    sum.seconds_tools += secs;
+    ++sum.tool_calls_executed;
+    V4_RETURN_IF_ERROR(traj.Append(Json{{"type", "tool_result"},
+                                        {"step", step},
+                                        {"call_id", call.id},
+                                        {"name", call.name},
+                                        {"arguments", call.arguments},
+                                        {"decision", out.decision},
+                                        {"ok", out.ok},
+                                        {"fatal", out.fatal},
+                                        {"submitted", out.submitted},
+                                        {"output", out.output},
+                                        {"seconds", secs}}));
+    st.messages.push_back(ToolMessage(call, out.output));
+    if (out.submitted) {
+      status = ExitStatus::kSubmitted;
+      sum.submission = out.output;
+    } else if (out.fatal) {
+      status = ExitStatus::kToolFatal;
+      sum.detail = StrCat("tool ", call.name, " failed fatally: ", out.output);
+    } else if (stuck.Observe(StrCat(call.name, "\n", call.arguments), out.output)) {
+      stuck_now = true;
+    }
+    return Status::Ok();
+  };
+
+  // Runs the calls of one turn in order. Consecutive read-only calls run in parallel; their
+  // results are still recorded in call order.
   auto run_calls = [&](int step, const std::vector<ToolCall>& calls) -> Status {
-    for (const ToolCall& call : calls) {
-      if (status.has_value()) break;
+    stuck_now = false;
+    size_t i = 0;
+    while (i < calls.size() && !status.has_value()) {
       if (interrupted()) {
         status = ExitStatus::kInterrupted;
         break;
       }
-      report("tool", call.name, 0);
-      Stopwatch sw;
-      ToolOutcome out = tools.Execute(call, options.budgets.command_timeout_seconds);
-      double secs = sw.ElapsedSeconds();
-      sum.seconds_tools += secs;
-      ++sum.tool_calls_executed;
-      V4_RETURN_IF_ERROR(traj.Append(Json{{"type", "tool_result"},
-                                          {"step", step},
-                                          {"call_id", call.id},
-                                          {"name", call.name},
-                                          {"arguments", call.arguments},
-                                          {"decision", out.decision},
-                                          {"ok", out.ok},
-                                          {"fatal", out.fatal},
-                                          {"submitted", out.submitted},
-                                          {"output", out.output},
-                                          {"seconds", secs}}));
-      st.messages.push_back(ToolMessage(call, out.output));
-      if (out.submitted) {
-        status = ExitStatus::kSubmitted;
-        sum.submission = out.output;
-      } else if (out.fatal) {
-        status = ExitStatus::kToolFatal;
-        sum.detail = StrCat("tool ", call.name, " failed fatally: ", out.output);
-      } else if (stuck.Observe(StrCat(call.name, "\n", call.arguments), out.output)) {
-        ++sum.stuck_warnings;
-        ChatMessage warn = UserMessage(kStuckWarning);
-        V4_RETURN_IF_ERROR(traj.Append(Json{{"type", "message"},
-                                            {"step", step},
-                                            {"reason", "stuck"},
-                                            {"message", ChatMessageToJson(warn)}}));
-        st.messages.push_back(std::move(warn));
+      size_t j = i;
+      while (j < calls.size() && read_only.count(calls[j].name) > 0) ++j;
+      if (j - i >= 2) {
+        report("tool", StrCat(j - i, " read-only calls"), 0);
+        std::vector<ToolOutcome> outs(j - i);
+        std::vector<double> secs(j - i);
+        std::vector<std::thread> workers;
+        for (size_t k = i; k < j; ++k) {
+          workers.emplace_back([&, k] {
+            Stopwatch sw;
+            outs[k - i] = tools.Execute(calls[k], options.budgets.command_timeout_seconds);
+            secs[k - i] = sw.ElapsedSeconds();
+          });
+        }
+        for (auto& w : workers) w.join();
+        for (size_t k = i; k < j && !status.has_value(); ++k) {
+          V4_RETURN_IF_ERROR(record(step, calls[k], outs[k - i], secs[k - i]));
+        }
+        i = j;
+        continue;
       }
+      report("tool", calls[i].name, 0);
+      Stopwatch sw;
+      ToolOutcome out = tools.Execute(calls[i], options.budgets.command_timeout_seconds);
+      V4_RETURN_IF_ERROR(record(step, calls[i], out, sw.ElapsedSeconds()));
+      ++i;
+    }
+    // After all results of the turn: a user message between tool results would break the
+    // tool-call/result pairing that chat templates and APIs require.
+    if (stuck_now && !status.has_value()) {
+      ++sum.stuck_warnings;
+      ChatMessage warn = UserMessage(kStuckWarning);
+      V4_RETURN_IF_ERROR(traj.Append(Json{{"type", "message"},
+                                          {"step", step},
+                                          {"reason", "stuck"},
+                                          {"message", ChatMessageToJson(warn)}}));
+      st.messages.push_back(std::move(warn));
     }
     return Status::Ok();
   };

@@ -33,6 +33,7 @@ struct ToolSpec {
   std::string name;
   std::string description;
   Json parameters = Json::object();  // JSON Schema
+  bool read_only = false;            // no side effects: the loop may run several such calls at once
 };
 
 struct CompletionRequest {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <thread>
 
 #include "agent/agent_loop.h"
 #include "agent/scripted_client.h"
@@ -37,10 +38,19 @@ class WorkspaceTools : public ToolExecutor {
             {"crash", "breaks the environment", Json{{"type", "object"}}},
             {"interrupt", "simulates Ctrl-C", Json{{"type", "object"}}},
             {"die", "kills the process", Json{{"type", "object"}}},
-            {"submit", "finish", Json{{"type", "object"}}}};
+            {"submit", "finish", Json{{"type", "object"}}},
+            {"peek", "read-only; waits for a second peek", Json{{"type", "object"}}, true}};
   }
   ToolOutcome Execute(const ToolCall& call, double timeout) override {
     Json args = Json::parse(call.arguments);
+    if (call.name == "peek") {
+      // Succeeds only if another peek runs at the same time (the loop's parallel batch).
+      ++peeks_started;
+      for (int i = 0; i < 500 && peeks_started.load() < 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return ToolOutcome{peeks_started.load() >= 2 ? "together" : "alone"};
+    }
     // Appended before running so a kill mid-call still shows the call started.
     std::string line = call.name + "\n";
     std::string old = ReadFile(log_).value_or("");
@@ -74,6 +84,7 @@ class WorkspaceTools : public ToolExecutor {
     return out;
   }
   std::atomic<bool> interrupt{false};
+  std::atomic<int> peeks_started{0};
 
  private:
   std::string ws_;
@@ -293,6 +304,24 @@ TEST_F(LoopTest, ResumeAfterKillReRunsNothingFinished) {
   ScriptedClient again(script);
   auto s2 = RunAgent(again, survivor, o);
   EXPECT_FALSE(s2.ok());
+}
+
+TEST_F(LoopTest, ReadOnlyCallsOfOneTurnRunInParallelAndRecordInOrder) {
+  Completion two;
+  two.tool_calls = {{"p1", "peek", "{}"}, {"p2", "peek", "{\"n\":2}"}};
+  RunSummary s = Run({two, Call("submit", Json::object())}, Options());
+  EXPECT_EQ(s.status, ExitStatus::kSubmitted);
+  auto records = ReadTrajectory(traj_);
+  ASSERT_TRUE(records.ok());
+  std::vector<std::string> ids, outputs;
+  for (const auto& r : *records) {
+    if (r["type"] == "tool_result" && r["name"] == "peek") {
+      ids.push_back(r["call_id"]);
+      outputs.push_back(r["output"]);
+    }
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"p1", "p2"}));
+  EXPECT_EQ(outputs, (std::vector<std::string>{"together", "together"}));
 }
 
 TEST_F(LoopTest, RefusesToOverwriteATrajectory) {

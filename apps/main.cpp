@@ -1,4 +1,5 @@
-// v4agent: the single executable. Dispatches to the subcommands registered by cmd_*.cpp.
+// v4agent: the single executable. Dispatches to the commands registered by the other
+// apps/*.cpp files, and to second-level commands through RunGroup.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -19,60 +20,56 @@ std::vector<Command>& GroupTable(const std::string& group) {
   return tables[group];
 }
 
-int RunGroup(const std::string& group, const std::vector<std::string>& args) {
-  auto table = GroupTable(group);
-  std::sort(table.begin(), table.end(),
-            [](const Command& a, const Command& b) { return a.name < b.name; });
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::printf("usage: v4agent %s SUBCOMMAND [ARGS...]\n\nsubcommands:\n", group.c_str());
-    for (const auto& c : table) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
-    return args.empty() ? 2 : 0;
-  }
-  for (const auto& c : table) {
-    if (c.name != args[0]) continue;
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
-      std::printf("%s\n", c.usage.c_str());
-      return 0;
-    }
-    return c.run(rest);
-  }
-  std::fprintf(stderr, "v4agent %s: unknown subcommand '%s'\n", group.c_str(), args[0].c_str());
-  return 2;
-}
-
 namespace {
 
-void PrintHelp() {
-  std::printf(
-      "v4agent: an agent execution runtime with a built-in DeepSeek-V4 engine\n\n"
-      "usage: v4agent COMMAND [ARGS...]\n\ncommands:\n");
-  auto table = CommandTable();
+bool IsHelp(const std::string& a) { return a == "--help" || a == "-h" || a == "help"; }
+
+void PrintTable(std::vector<Command> table) {
   std::sort(table.begin(), table.end(),
             [](const Command& a, const Command& b) { return a.name < b.name; });
   for (const auto& c : table) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
-  std::printf("\n`v4agent COMMAND --help` shows a command's usage.\n");
 }
 
-}  // namespace
-}  // namespace v4agent::apps
-
-int main(int argc, char** argv) {
-  using v4agent::apps::CommandTable;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    v4agent::apps::PrintHelp();
-    return args.empty() ? 2 : 0;
-  }
-  for (const auto& c : CommandTable()) {
+// Runs the command named by args[0] from `table`; `prefix` names the level in messages.
+int Dispatch(const std::vector<Command>& table, const std::vector<std::string>& args,
+             const std::string& prefix) {
+  for (const auto& c : table) {
     if (c.name != args[0]) continue;
     std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
+    if (!rest.empty() && IsHelp(rest[0])) {
       std::printf("%s\n", c.usage.c_str());
       return 0;
     }
     return c.run(rest);
   }
-  std::fprintf(stderr, "v4agent: unknown command '%s' (see v4agent --help)\n", args[0].c_str());
+  std::fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prefix.c_str(),
+               args[0].c_str(), prefix.c_str());
   return 2;
+}
+
+}  // namespace
+
+int RunGroup(const std::string& group, const std::vector<std::string>& args) {
+  if (args.empty() || IsHelp(args[0])) {
+    std::printf("usage: v4agent %s SUBCOMMAND [ARGS...]\n\nsubcommands:\n", group.c_str());
+    PrintTable(GroupTable(group));
+    return args.empty() ? 2 : 0;
+  }
+  return Dispatch(GroupTable(group), args, "v4agent " + group);
+}
+
+}  // namespace v4agent::apps
+
+int main(int argc, char** argv) {
+  using namespace v4agent::apps;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || IsHelp(args[0])) {
+    std::printf(
+        "v4agent: an agent execution runtime with a built-in DeepSeek-V4 engine\n\n"
+        "usage: v4agent COMMAND [ARGS...]\n\ncommands:\n");
+    PrintTable(CommandTable());
+    std::printf("\n`v4agent COMMAND --help` shows a command's usage.\n");
+    return args.empty() ? 2 : 0;
+  }
+  return Dispatch(CommandTable(), args, "v4agent");
 }

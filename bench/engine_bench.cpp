@@ -40,6 +40,7 @@ std::unique_ptr<Model> Load(const std::string& name, int threads, int64_t max_co
 }  // namespace
 
 int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // progress stays visible when piped to a file
   int64_t max_ctx = 65536;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--max-context") == 0) max_ctx = std::atoll(argv[i + 1]);

@@ -24,8 +24,8 @@ struct CheckVoidify {
 
 }  // namespace v4agent::internal
 
-#define V4_CHECK(cond)                  \
-  (cond) ? (void)0                      \
+#define V4_CHECK(cond)                           \
+  (cond) ? (void)0                               \
          : ::v4agent::internal::CheckVoidify() & \
                ::v4agent::internal::CheckFailure(__FILE__, __LINE__, #cond).stream()
 

@@ -78,8 +78,8 @@ bool PathExists(const std::string& path) {
 
 Result<std::string> MakeTempDir(std::string_view prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + std::string(prefix) +
-                     "-XXXXXX";
+  std::string tmpl =
+      std::string(base && *base ? base : "/tmp") + "/" + std::string(prefix) + "-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr) return ErrnoError("cannot create " + tmpl, errno);

@@ -79,8 +79,7 @@ Result<bool> JsonGetBool(const Json& obj, std::string_view key, std::string_view
   return v->get<bool>();
 }
 
-Result<std::string> JsonGetString(const Json& obj, std::string_view key,
-                                  std::string_view source) {
+Result<std::string> JsonGetString(const Json& obj, std::string_view key, std::string_view source) {
   const Json* v = Find(obj, key);
   if (v == nullptr) return NotFoundError(FieldError(source, key, "missing"));
   if (!v->is_string()) {

@@ -5,10 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -26,8 +25,7 @@ Result<Json> ReadJsonFile(const std::string& path);
 Result<int64_t> JsonGetInt(const Json& obj, std::string_view key, std::string_view source);
 Result<double> JsonGetNumber(const Json& obj, std::string_view key, std::string_view source);
 Result<bool> JsonGetBool(const Json& obj, std::string_view key, std::string_view source);
-Result<std::string> JsonGetString(const Json& obj, std::string_view key,
-                                  std::string_view source);
+Result<std::string> JsonGetString(const Json& obj, std::string_view key, std::string_view source);
 
 // Serialises without throwing: invalid UTF-8 in strings is replaced by U+FFFD.
 std::string DumpJson(const Json& value, int indent = -1);

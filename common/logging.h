@@ -31,7 +31,7 @@ class LogMessage {
 #define V4_LOG_LEVEL_WARNING ::v4agent::LogLevel::kWarning
 #define V4_LOG_LEVEL_ERROR ::v4agent::LogLevel::kError
 
-#define V4_LOG(severity)                                                  \
-  if (V4_LOG_LEVEL_##severity < ::v4agent::GetLogLevel()) {               \
-  } else                                                                  \
+#define V4_LOG(severity)                                    \
+  if (V4_LOG_LEVEL_##severity < ::v4agent::GetLogLevel()) { \
+  } else                                                    \
     ::v4agent::internal::LogMessage(V4_LOG_LEVEL_##severity, __FILE__, __LINE__).stream()

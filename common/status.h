@@ -134,9 +134,9 @@ Status ToStatus(const Result<T>& r) {
 #define V4_STATUS_CONCAT(a, b) V4_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (a Status or Result) is an error.
-#define V4_RETURN_IF_ERROR(expr)                                         \
-  do {                                                                   \
-    auto&& v4_status_tmp_ = (expr);                                      \
+#define V4_RETURN_IF_ERROR(expr)                                                    \
+  do {                                                                              \
+    auto&& v4_status_tmp_ = (expr);                                                 \
     if (!v4_status_tmp_.ok()) return ::v4agent::internal::ToStatus(v4_status_tmp_); \
   } while (0)
 

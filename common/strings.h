@@ -20,7 +20,9 @@ std::string StrCat(const Args&... args) {
 std::vector<std::string> StrSplit(std::string_view text, char sep);
 std::string StrJoin(const std::vector<std::string>& parts, std::string_view sep);
 std::string_view StripWhitespace(std::string_view text);
-inline bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+inline bool StartsWith(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 inline bool EndsWith(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }

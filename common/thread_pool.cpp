@@ -23,7 +23,8 @@ void ThreadPool::ParallelFor(size_t n, size_t min_chunk,
                              const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   min_chunk = std::max<size_t>(min_chunk, 1);
-  size_t parts = std::min<size_t>(static_cast<size_t>(num_threads()), (n + min_chunk - 1) / min_chunk);
+  size_t parts =
+      std::min<size_t>(static_cast<size_t>(num_threads()), (n + min_chunk - 1) / min_chunk);
   if (parts <= 1) {
     fn(0, n);
     return;

@@ -27,8 +27,8 @@ const std::map<std::string, std::set<std::string>>& AllowedModules() {
       {"agent", {"common", "agent", "engine", "dsml", "tools", "policies"}},
       {"server", {"common", "server", "engine", "dsml"}},
       // apps is the top of the graph: the CLI exposes every module's commands.
-      {"apps", {"common", "apps", "agent", "server", "engine", "dsml", "sandbox", "policies",
-                "tools"}},
+      {"apps",
+       {"common", "apps", "agent", "server", "engine", "dsml", "sandbox", "policies", "tools"}},
   };
   return kAllowed;
 }
@@ -47,7 +47,8 @@ const std::vector<ThirdParty>& ThirdPartyRules() {
       {std::regex(R"(^boost/)"), "Boost", {"agent/", "server/"}},
       {std::regex(R"(^openssl/)"), "OpenSSL", {"agent/", "server/"}},
       {std::regex(R"(^pcre2\.h$)"), "PCRE2", {"engine/tokenizer/"}},
-      {std::regex(R"(^(cuda|cuda_runtime|cublas|cublasLt|nccl|cudnn)[^/]*\.h$)"), "CUDA",
+      {std::regex(R"(^(cuda|cuda_runtime|cublas|cublasLt|nccl|cudnn)[^/]*\.h$)"),
+       "CUDA",
        {"engine/kernels/cuda/"}},
   };
   return kRules;
@@ -111,7 +112,8 @@ TEST(IncludeRulesTest, DetectsAForbiddenArrow) {
   fs::path root = fs::temp_directory_path() / ("v4agent-arch-" + std::to_string(::getpid()));
   fs::create_directories(root / "engine");
   fs::create_directories(root / "dsml");
-  std::ofstream(root / "engine" / "bad.cpp") << "#include \"agent/loop.h\"\n#include <boost/asio.hpp>\n";
+  std::ofstream(root / "engine" / "bad.cpp")
+      << "#include \"agent/loop.h\"\n#include <boost/asio.hpp>\n";
   std::ofstream(root / "dsml" / "ok.h") << "#include \"common/status.h\"\n#include <string>\n";
   auto v = Scan(root);
   fs::remove_all(root);

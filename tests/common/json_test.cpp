@@ -26,7 +26,9 @@ TEST(JsonTest, TypedFields) {
 }
 
 TEST(JsonTest, DumpNeverThrowsOnBadUtf8) {
-  Json j = std::string("a\xff" "b");
+  Json j = std::string(
+      "a\xff"
+      "b");
   EXPECT_NO_THROW(DumpJson(j));
 }
 

@@ -11,15 +11,6 @@ using testing::Compare;
 using testing::OpenCase;
 using testing::Read;
 
-std::unique_ptr<Model> LoadModel(const std::string& config, bool sim) {
-  ModelOptions o;
-  o.qat_sim = sim;
-  o.num_threads = 2;
-  auto m = Model::Load(testing::GoldenDir() + "/" + config + "/checkpoint", o);
-  V4_CHECK(m.ok()) << m.status().ToString();
-  return std::move(m).value();
-}
-
 struct IntermediatesCase {
   std::string config, mode, file;
 };
@@ -28,7 +19,7 @@ class IntermediatesTest : public ::testing::TestWithParam<IntermediatesCase> {};
 
 TEST_P(IntermediatesTest, LayerByLayer) {
   const auto& p = GetParam();
-  auto model = LoadModel(p.config, p.mode == "sim");
+  auto model = testing::LoadGoldenModel(p.config, p.mode == "sim");
   auto golden = OpenCase(p.config + "/" + p.mode + "/" + p.file);
   auto tokens = Read<int32_t>(*golden, "tokens");
   auto cache = model->NewCache();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/checkpoint/safetensors.h"
+#include "engine/model/model.h"
 
 namespace v4agent::engine::testing {
 
@@ -43,6 +44,17 @@ inline Diff Compare(const float* a, const float* b, int64_t n) {
     }
   }
   return d;
+}
+
+// A golden checkpoint loaded with the given simulations setting and thread count.
+inline std::unique_ptr<Model> LoadGoldenModel(const std::string& config, bool sim,
+                                              int threads = 2) {
+  ModelOptions o;
+  o.qat_sim = sim;
+  o.num_threads = threads;
+  auto m = Model::Load(GoldenDir() + "/" + config + "/checkpoint", o);
+  V4_CHECK(m.ok()) << m.status().ToString();
+  return std::move(m).value();
 }
 
 inline int64_t ArgMax(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }

@@ -48,12 +48,7 @@ class PromptTest : public ::testing::TestWithParam<PromptCase> {};
 
 TEST_P(PromptTest, PrefillAndDecode) {
   const PromptCase& p = GetParam();
-  ModelOptions o;
-  o.qat_sim = p.mode == "sim";
-  o.num_threads = 2;
-  auto model_or = Model::Load(testing::GoldenDir() + "/" + p.config + "/checkpoint", o);
-  ASSERT_TRUE(model_or.ok()) << model_or.status().ToString();
-  auto& model = *model_or;
+  auto model = testing::LoadGoldenModel(p.config, p.mode == "sim");
   auto golden = OpenCase(p.config + "/" + p.mode + "/" + p.file);
   auto prompt = Read<int32_t>(*golden, "prompt_tokens");
   auto prefill = Read<float>(*golden, "prefill_logits");

@@ -19,15 +19,6 @@ using testing::Compare;
 using testing::OpenCase;
 using testing::Read;
 
-std::unique_ptr<Model> LoadModel(const std::string& config, bool sim, int threads = 2) {
-  ModelOptions o;
-  o.qat_sim = sim;
-  o.num_threads = threads;
-  auto m = Model::Load(testing::GoldenDir() + "/" + config + "/checkpoint", o);
-  V4_CHECK(m.ok()) << m.status().ToString();
-  return std::move(m).value();
-}
-
 struct TwoTurnCase {
   std::string config, mode;
 };
@@ -35,7 +26,7 @@ class TwoTurnTest : public ::testing::TestWithParam<TwoTurnCase> {};
 
 TEST_P(TwoTurnTest, AppendOnLiveSession) {
   const auto& p = GetParam();
-  auto model = LoadModel(p.config, p.mode == "sim");
+  auto model = testing::LoadGoldenModel(p.config, p.mode == "sim");
   auto golden = OpenCase(p.config + "/" + p.mode + "/two_turn.safetensors");
   auto tokens = Read<int32_t>(*golden, "tokens");
   auto expect = Read<float>(*golden, "logits");
@@ -158,7 +149,7 @@ class InvarianceTest : public ::testing::TestWithParam<InvarianceCase> {};
 
 TEST_P(InvarianceTest, ChunkingNeverChangesABit) {
   const auto& p = GetParam();
-  auto model = LoadModel(p.config, true);
+  auto model = testing::LoadGoldenModel(p.config, true);
   auto tokens = RandomTokens(p.length, model->config().vocab_size, 7 + p.length);
   auto one_shot = RunChunked(*model, tokens, 0);
   for (int64_t chunk : p.chunks) {
@@ -183,8 +174,8 @@ INSTANTIATE_TEST_SUITE_P(Boundaries, InvarianceTest,
 
 TEST(SessionTest, RewindForkThreadsAndRepeatability) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
-  auto model = LoadModel("tiny-fast", true, 2);
-  auto model1 = LoadModel("tiny-fast", true, 1);
+  auto model = testing::LoadGoldenModel("tiny-fast", true, 2);
+  auto model1 = testing::LoadGoldenModel("tiny-fast", true, 1);
   const int64_t V = model->config().vocab_size;
   auto tokens = RandomTokens(40, V, 99);
   auto span = std::span<const int32_t>(tokens);
@@ -218,14 +209,14 @@ TEST(SessionTest, StateIsResetForShortPromptsAfterAnEarlierConversation) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
   // The reference keeps stale compressor state for prompts shorter than 4 tokens after an
   // earlier sequence; a fresh session must not.
-  auto model = LoadModel("tiny-fast", true);
+  auto model = testing::LoadGoldenModel("tiny-fast", true);
   auto tokens = RandomTokens(30, model->config().vocab_size, 5);
   Session first(model.get(), SessionOptions{});
   ASSERT_TRUE(first.Append(tokens).ok());
   int32_t short_prompt[3] = {1, 2, 3};
   Session after(model.get(), SessionOptions{});
   ASSERT_TRUE(after.Append(short_prompt).ok());
-  auto fresh_model = LoadModel("tiny-fast", true);
+  auto fresh_model = testing::LoadGoldenModel("tiny-fast", true);
   Session fresh(fresh_model.get(), SessionOptions{});
   ASSERT_TRUE(fresh.Append(short_prompt).ok());
   EXPECT_EQ(0, std::memcmp(after.last_logits().data(), fresh.last_logits().data(),
@@ -234,7 +225,7 @@ TEST(SessionTest, StateIsResetForShortPromptsAfterAnEarlierConversation) {
 
 TEST(SessionTest, BadInputIsAnError) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
-  auto model = LoadModel("tiny-fast", true);
+  auto model = testing::LoadGoldenModel("tiny-fast", true);
   Session s(model.get(), SessionOptions{});
   int32_t bad[2] = {3, 100000};
   auto st = s.Append(bad);

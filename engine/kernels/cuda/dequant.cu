@@ -141,7 +141,8 @@ Result<std::vector<float>> DequantFp4(const uint8_t* packed, const uint8_t* scal
 Result<std::vector<float>> MatVecFp8(const uint8_t* weight, const uint8_t* scale, int64_t rows,
                                      int64_t cols, const std::vector<float>& x) {
   V4_RETURN_IF_ERROR(NeedDevice());
-  if (static_cast<int64_t>(x.size()) != cols) return InvalidArgumentError("MatVecFp8: x has the wrong size");
+  if (static_cast<int64_t>(x.size()) != cols)
+    return InvalidArgumentError("MatVecFp8: x has the wrong size");
   const size_t n = static_cast<size_t>(rows * cols);
   const size_t ns = static_cast<size_t>(((rows + 127) / 128) * ((cols + 127) / 128));
   DeviceBuffer w, s, dx, dy;

@@ -95,6 +95,60 @@ Result<ModelConfig> ModelConfig::FromJson(const Json& j, const std::string& sour
                  c.expert_dtype, "\""));
     }
   }
+  // Optional keys (absent in some revisions) must, when present, hold what the engine
+  // implements: a different value would silently compute another model.
+  auto str_key = [&](const char* key, std::string* out, const char* expect) -> Status {
+    if (!j.contains(key)) return Status::Ok();
+    V4_ASSIGN_OR_RETURN(*out, JsonGetString(j, key, source));
+    if (expect != nullptr && *out != expect) {
+      return InvalidArgumentError(StrCat(source, ": field '", key, "': \"", *out,
+                                         "\" is not supported (expected \"", expect, "\")"));
+    }
+    return Status::Ok();
+  };
+  auto bool_key = [&](const char* key, bool* out, bool expect) -> Status {
+    if (!j.contains(key)) return Status::Ok();
+    V4_ASSIGN_OR_RETURN(*out, JsonGetBool(j, key, source));
+    if (*out != expect) {
+      return InvalidArgumentError(StrCat(source, ": field '", key, "': must be ",
+                                         expect ? "true" : "false", " for DeepSeek-V4"));
+    }
+    return Status::Ok();
+  };
+  V4_RETURN_IF_ERROR(str_key("hidden_act", &c.hidden_act, "silu"));
+  V4_RETURN_IF_ERROR(str_key("topk_method", &c.topk_method, "noaux_tc"));
+  V4_RETURN_IF_ERROR(str_key("torch_dtype", &c.torch_dtype, nullptr));
+  V4_RETURN_IF_ERROR(bool_key("attention_bias", &c.attention_bias, false));
+  V4_RETURN_IF_ERROR(bool_key("tie_word_embeddings", &c.tie_word_embeddings, false));
+  if (j.contains("initializer_range")) {
+    V4_ASSIGN_OR_RETURN(c.initializer_range, JsonGetNumber(j, "initializer_range", source));
+  }
+  if (auto q = j.find("quantization_config"); q != j.end()) {
+    if (!q->is_object())
+      return InvalidArgumentError(source + ": field 'quantization_config' is not an object");
+    const std::string qs = source + ": quantization_config";
+    auto q_str = [&](const char* key, std::string* out, const char* expect) -> Status {
+      if (!q->contains(key)) return Status::Ok();
+      V4_ASSIGN_OR_RETURN(*out, JsonGetString(*q, key, qs));
+      if (*out != expect) {
+        return InvalidArgumentError(StrCat(qs, ": field '", key, "': \"", *out,
+                                           "\" is not supported (expected \"", expect, "\")"));
+      }
+      return Status::Ok();
+    };
+    V4_RETURN_IF_ERROR(q_str("quant_method", &c.quant_method, "fp8"));
+    V4_RETURN_IF_ERROR(q_str("fmt", &c.quant_fmt, "e4m3"));
+    V4_RETURN_IF_ERROR(q_str("scale_fmt", &c.quant_scale_fmt, "ue8m0"));
+    V4_RETURN_IF_ERROR(q_str("activation_scheme", &c.activation_scheme, "dynamic"));
+    if (auto b = q->find("weight_block_size"); b != q->end()) {
+      if (!b->is_array() || b->size() != 2 || !(*b)[0].is_number_integer() ||
+          !(*b)[1].is_number_integer() || (*b)[0].get<int64_t>() != 128 ||
+          (*b)[1].get<int64_t>() != 128) {
+        return InvalidArgumentError(qs + ": field 'weight_block_size': expected [128, 128], got " +
+                                    b->dump());
+      }
+    }
+  }
   auto rs = j.find("rope_scaling");
   if (rs == j.end() || !rs->is_object()) {
     return InvalidArgumentError(source + ": field 'rope_scaling': missing or not an object");

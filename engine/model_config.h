@@ -60,6 +60,19 @@ struct ModelConfig {
   int64_t bos_token_id = 0;
   int64_t eos_token_id = 1;
   std::string expert_dtype;  // "fp4", "fp8" or empty (then detected from tensor dtypes)
+  // Keys that must hold the release's values for this engine to be correct; validated.
+  std::string hidden_act = "silu";
+  std::string topk_method = "noaux_tc";
+  std::string torch_dtype = "bfloat16";
+  bool attention_bias = false;
+  bool tie_word_embeddings = false;
+  double initializer_range = 0.02;
+  // quantization_config
+  std::string quant_method = "fp8";
+  std::string quant_fmt = "e4m3";
+  std::string quant_scale_fmt = "ue8m0";
+  std::string activation_scheme = "dynamic";
+  int64_t weight_block_rows = 128, weight_block_cols = 128;
 
   // Derived once by Validate().
   std::vector<AttentionKind> layer_kinds;  // one per compress_ratios entry

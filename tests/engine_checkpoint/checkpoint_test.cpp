@@ -238,3 +238,41 @@ TEST_F(BrokenCheckpointTest, NanScaleByte) {
 
 }  // namespace
 }  // namespace v4agent::engine
+
+namespace v4agent::engine {
+namespace {
+
+TEST(ModelConfigTest, ReleaseKeysAreTypedAndChecked) {
+  auto j = *ReadJsonFile(std::string(V4_SOURCE_DIR) + "/tests/data/configs/v4-flash.json");
+  auto c = ModelConfig::FromJson(j, "flash.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->hidden_act, "silu");
+  EXPECT_EQ(c->quant_scale_fmt, "ue8m0");
+  EXPECT_EQ(c->num_layers_with_mtp(), 44);
+  EXPECT_EQ(c->kind(2), AttentionKind::kCsa);
+  EXPECT_EQ(c->kind(3), AttentionKind::kHca);
+  EXPECT_EQ(c->kind(43), AttentionKind::kSlidingWindow);
+  struct Bad {
+    const char* key;
+    Json value;
+    const char* expect;
+  } cases[] = {
+      {"hidden_act", "gelu", "'hidden_act'"},
+      {"tie_word_embeddings", true, "'tie_word_embeddings'"},
+      {"quantization_config", Json{{"fmt", "e5m2"}}, "'fmt'"},
+      {"quantization_config", Json{{"weight_block_size", {64, 64}}}, "weight_block_size"},
+      {"scoring_func", "relu", "scoring_func"},
+      {"rope_scaling", 3, "rope_scaling"},
+  };
+  for (const auto& b : cases) {
+    Json bad = j;
+    bad[b.key] = b.value;
+    auto r = ModelConfig::FromJson(bad, "flash.json");
+    ASSERT_FALSE(r.ok()) << b.key;
+    EXPECT_NE(r.status().message().find(b.expect), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("flash.json"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace v4agent::engine

@@ -39,3 +39,15 @@ endfunction()
 if(V4_FUZZ)
   add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
+
+# v4_existing_module_libs(OUT): every module library defined so far, in dependency order.
+# The executables that may use any module (apps, bench, fuzz) link this list.
+function(v4_existing_module_libs out)
+  set(libs v4_common)
+  foreach(m engine dsml sandbox policies tools agent server)
+    if(TARGET v4_${m})
+      list(APPEND libs v4_${m})
+    endif()
+  endforeach()
+  set(${out} ${libs} PARENT_SCOPE)
+endfunction()

@@ -36,6 +36,19 @@ class Reader {
   const std::string& source_;
 };
 
+// An optional string key that, when present, must equal `expect` (nullptr: any string): a
+// different value would silently compute another model.
+Status OptionalString(const Json& obj, const std::string& source, const char* key,
+                      const char* expect, std::string* out) {
+  if (!obj.contains(key)) return Status::Ok();
+  V4_ASSIGN_OR_RETURN(*out, JsonGetString(obj, key, source));
+  if (expect != nullptr && *out != expect) {
+    return InvalidArgumentError(StrCat(source, ": field '", key, "': \"", *out,
+                                       "\" is not supported (expected \"", expect, "\")"));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string AttentionKindName(AttentionKind kind) {
@@ -97,15 +110,9 @@ Result<ModelConfig> ModelConfig::FromJson(const Json& j, const std::string& sour
   }
   // Optional keys (absent in some revisions) must, when present, hold what the engine
   // implements: a different value would silently compute another model.
-  auto str_key = [&](const char* key, std::string* out, const char* expect) -> Status {
-    if (!j.contains(key)) return Status::Ok();
-    V4_ASSIGN_OR_RETURN(*out, JsonGetString(j, key, source));
-    if (expect != nullptr && *out != expect) {
-      return InvalidArgumentError(StrCat(source, ": field '", key, "': \"", *out,
-                                         "\" is not supported (expected \"", expect, "\")"));
-    }
-    return Status::Ok();
-  };
+  V4_RETURN_IF_ERROR(OptionalString(j, source, "hidden_act", "silu", &c.hidden_act));
+  V4_RETURN_IF_ERROR(OptionalString(j, source, "topk_method", "noaux_tc", &c.topk_method));
+  V4_RETURN_IF_ERROR(OptionalString(j, source, "torch_dtype", nullptr, &c.torch_dtype));
   auto bool_key = [&](const char* key, bool* out, bool expect) -> Status {
     if (!j.contains(key)) return Status::Ok();
     V4_ASSIGN_OR_RETURN(*out, JsonGetBool(j, key, source));
@@ -115,9 +122,6 @@ Result<ModelConfig> ModelConfig::FromJson(const Json& j, const std::string& sour
     }
     return Status::Ok();
   };
-  V4_RETURN_IF_ERROR(str_key("hidden_act", &c.hidden_act, "silu"));
-  V4_RETURN_IF_ERROR(str_key("topk_method", &c.topk_method, "noaux_tc"));
-  V4_RETURN_IF_ERROR(str_key("torch_dtype", &c.torch_dtype, nullptr));
   V4_RETURN_IF_ERROR(bool_key("attention_bias", &c.attention_bias, false));
   V4_RETURN_IF_ERROR(bool_key("tie_word_embeddings", &c.tie_word_embeddings, false));
   if (j.contains("initializer_range")) {
@@ -127,19 +131,11 @@ Result<ModelConfig> ModelConfig::FromJson(const Json& j, const std::string& sour
     if (!q->is_object())
       return InvalidArgumentError(source + ": field 'quantization_config' is not an object");
     const std::string qs = source + ": quantization_config";
-    auto q_str = [&](const char* key, std::string* out, const char* expect) -> Status {
-      if (!q->contains(key)) return Status::Ok();
-      V4_ASSIGN_OR_RETURN(*out, JsonGetString(*q, key, qs));
-      if (*out != expect) {
-        return InvalidArgumentError(StrCat(qs, ": field '", key, "': \"", *out,
-                                           "\" is not supported (expected \"", expect, "\")"));
-      }
-      return Status::Ok();
-    };
-    V4_RETURN_IF_ERROR(q_str("quant_method", &c.quant_method, "fp8"));
-    V4_RETURN_IF_ERROR(q_str("fmt", &c.quant_fmt, "e4m3"));
-    V4_RETURN_IF_ERROR(q_str("scale_fmt", &c.quant_scale_fmt, "ue8m0"));
-    V4_RETURN_IF_ERROR(q_str("activation_scheme", &c.activation_scheme, "dynamic"));
+    V4_RETURN_IF_ERROR(OptionalString(*q, qs, "quant_method", "fp8", &c.quant_method));
+    V4_RETURN_IF_ERROR(OptionalString(*q, qs, "fmt", "e4m3", &c.quant_fmt));
+    V4_RETURN_IF_ERROR(OptionalString(*q, qs, "scale_fmt", "ue8m0", &c.quant_scale_fmt));
+    V4_RETURN_IF_ERROR(
+        OptionalString(*q, qs, "activation_scheme", "dynamic", &c.activation_scheme));
     if (auto b = q->find("weight_block_size"); b != q->end()) {
       if (!b->is_array() || b->size() != 2 || !(*b)[0].is_number_integer() ||
           !(*b)[1].is_number_integer() || (*b)[0].get<int64_t>() != 128 ||
@@ -231,7 +227,7 @@ Json ModelConfig::ToJson() const {
   Json j;
   j["architectures"] = {"DeepseekV4ForCausalLM"};
   j["model_type"] = "deepseek_v4";
-  j["attention_bias"] = false;
+  j["attention_bias"] = attention_bias;
   j["attention_dropout"] = 0.0;
   j["bos_token_id"] = bos_token_id;
   j["eos_token_id"] = eos_token_id;
@@ -239,12 +235,12 @@ Json ModelConfig::ToJson() const {
   j["hc_mult"] = hc_mult;
   j["hc_sinkhorn_iters"] = hc_sinkhorn_iters;
   j["head_dim"] = head_dim;
-  j["hidden_act"] = "silu";
+  j["hidden_act"] = hidden_act;
   j["hidden_size"] = hidden_size;
   j["index_head_dim"] = index_head_dim;
   j["index_n_heads"] = index_n_heads;
   j["index_topk"] = index_topk;
-  j["initializer_range"] = 0.02;
+  j["initializer_range"] = initializer_range;
   j["max_position_embeddings"] = max_position_embeddings;
   j["moe_intermediate_size"] = moe_intermediate_size;
   j["n_routed_experts"] = n_routed_experts;
@@ -260,11 +256,11 @@ Json ModelConfig::ToJson() const {
   j["o_lora_rank"] = o_lora_rank;
   j["q_lora_rank"] = q_lora_rank;
   j["qk_rope_head_dim"] = qk_rope_head_dim;
-  j["quantization_config"] = {{"activation_scheme", "dynamic"},
-                              {"fmt", "e4m3"},
-                              {"quant_method", "fp8"},
-                              {"scale_fmt", "ue8m0"},
-                              {"weight_block_size", {128, 128}}};
+  j["quantization_config"] = {{"activation_scheme", activation_scheme},
+                              {"fmt", quant_fmt},
+                              {"quant_method", quant_method},
+                              {"scale_fmt", quant_scale_fmt},
+                              {"weight_block_size", {weight_block_rows, weight_block_cols}}};
   j["rms_norm_eps"] = rms_norm_eps;
   j["rope_scaling"] = {{"beta_fast", beta_fast},
                        {"beta_slow", beta_slow},
@@ -276,9 +272,9 @@ Json ModelConfig::ToJson() const {
   j["scoring_func"] = scoring_func;
   j["sliding_window"] = sliding_window;
   j["swiglu_limit"] = swiglu_limit;
-  j["tie_word_embeddings"] = false;
-  j["topk_method"] = "noaux_tc";
-  j["torch_dtype"] = "bfloat16";
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  j["topk_method"] = topk_method;
+  j["torch_dtype"] = torch_dtype;
   j["use_cache"] = true;
   j["vocab_size"] = vocab_size;
   j["compress_rope_theta"] = compress_rope_theta;

@@ -252,6 +252,10 @@ TEST(ModelConfigTest, ReleaseKeysAreTypedAndChecked) {
   EXPECT_EQ(c->kind(2), AttentionKind::kCsa);
   EXPECT_EQ(c->kind(3), AttentionKind::kHca);
   EXPECT_EQ(c->kind(43), AttentionKind::kSlidingWindow);
+  // What `model create` writes reads back to the same config.
+  auto again = ModelConfig::FromJson(c->ToJson(), "roundtrip.json");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->ToJson(), c->ToJson());
   struct Bad {
     const char* key;
     Json value;

@@ -20,6 +20,9 @@ HistoryRows::HistoryRows(RowFormat format, int64_t width, int64_t nope)
     case RowFormat::kFp4Index:
       row_bytes_ = width / 2 + width / 32;
       break;
+    case RowFormat::kBf16:
+      row_bytes_ = width * 2;
+      break;
   }
 }
 
@@ -46,10 +49,31 @@ bool PackBlock(const float* x, int64_t n, float max_code, Enc enc, Dec dec, uint
 
 }  // namespace
 
+uint8_t* HistoryRows::WritableSlot() {
+  const size_t c = static_cast<size_t>(rows_ / kChunkRows);
+  const size_t chunk_bytes = static_cast<size_t>(kChunkRows * row_bytes_);
+  if (c == chunks_.size()) {
+    chunks_.push_back(std::make_shared<std::vector<uint8_t>>(chunk_bytes));
+  } else if (chunks_[c].use_count() > 1) {
+    // Another sequence (a fork) shares this chunk: writing must not change its rows.
+    chunks_[c] = std::make_shared<std::vector<uint8_t>>(*chunks_[c]);
+  }
+  return chunks_[c]->data() + (rows_ % kChunkRows) * row_bytes_;
+}
+
+uint64_t HistoryRows::shared_bytes() const {
+  uint64_t n = 0;
+  for (size_t c = 0; c < chunks_.size(); ++c) {
+    if (chunks_[c].use_count() > 1) {
+      n +=
+          static_cast<uint64_t>(std::min<int64_t>(kChunkRows, rows_ - c * kChunkRows)) * row_bytes_;
+    }
+  }
+  return n;
+}
+
 bool HistoryRows::Append(const float* row) {
-  const size_t off = data_.size();
-  data_.resize(off + static_cast<size_t>(row_bytes_));
-  uint8_t* out = data_.data() + off;
+  uint8_t* out = WritableSlot();
   bool ok = true;
   switch (format_) {
     case RowFormat::kFp32:
@@ -65,6 +89,12 @@ bool HistoryRows::Append(const float* row) {
       std::memcpy(scales + (nope_ + 63) / 64, row + nope_, static_cast<size_t>(width_ - nope_) * 4);
       break;
     }
+    case RowFormat::kBf16:
+      for (int64_t d = 0; d < width_; ++d) {
+        const uint16_t v = quant::FloatToBf16(row[d]);
+        std::memcpy(out + d * 2, &v, 2);
+      }
+      break;
     case RowFormat::kFp4Index: {
       uint8_t* scales = out + width_ / 2;
       uint8_t codes[32];
@@ -76,16 +106,14 @@ bool HistoryRows::Append(const float* row) {
       break;
     }
   }
-  if (!ok) {
-    data_.resize(off);
-    return false;
-  }
+  if (!ok) return false;  // the slot past rows_ is not part of the sequence
   ++rows_;
   return true;
 }
 
 const float* HistoryRows::Row(int64_t i, float* scratch) const {
-  const uint8_t* p = data_.data() + i * row_bytes_;
+  const uint8_t* p =
+      chunks_[static_cast<size_t>(i / kChunkRows)]->data() + (i % kChunkRows) * row_bytes_;
   switch (format_) {
     case RowFormat::kFp32:
       return reinterpret_cast<const float*>(p);
@@ -107,6 +135,13 @@ const float* HistoryRows::Row(int64_t i, float* scratch) const {
       }
       return scratch;
     }
+    case RowFormat::kBf16:
+      for (int64_t d = 0; d < width_; ++d) {
+        uint16_t v;
+        std::memcpy(&v, p + d * 2, 2);
+        scratch[d] = quant::Bf16ToFloat(v);
+      }
+      return scratch;
   }
   return scratch;
 }
@@ -114,7 +149,8 @@ const float* HistoryRows::Row(int64_t i, float* scratch) const {
 void HistoryRows::Truncate(int64_t rows) {
   if (rows >= rows_) return;
   rows_ = rows;
-  data_.resize(static_cast<size_t>(rows_ * row_bytes_));
+  ++truncations_;
+  chunks_.resize(static_cast<size_t>((rows_ + kChunkRows - 1) / kChunkRows));
 }
 
 std::vector<float> HistoryRows::ToFloats() const {
@@ -124,6 +160,17 @@ std::vector<float> HistoryRows::ToFloats() const {
     if (r != out.data() + i * width_) std::memcpy(out.data() + i * width_, r, width_ * 4);
   }
   return out;
+}
+
+void DecodedRows::Sync(const HistoryRows& rows) {
+  if (rows.format() == RowFormat::kFp32) return;
+  const int64_t w = rows.width();
+  if (truncations_ != rows.truncations()) {
+    truncations_ = rows.truncations();
+    decoded_ = 0;
+  }
+  data_.resize(static_cast<size_t>(rows.size() * w));
+  for (; decoded_ < rows.size(); ++decoded_) rows.Row(decoded_, data_.data() + decoded_ * w);
 }
 
 }  // namespace v4agent::engine

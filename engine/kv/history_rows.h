@@ -4,23 +4,29 @@
 //  * kFp8Main: the first `nope` dims as e4m3 codes with one UE8M0 scale per 64, the rest fp32
 //    (lossless for entries that went through the model's FP8 KV simulation);
 //  * kFp4Index: packed e2m1 codes with one UE8M0 scale per 32 (lossless for indexer keys that
-//    went through the FP4 simulation).
+//    went through the FP4 simulation);
+//  * kBf16: every dim rounded to bf16 (lossy; the reference implementation's cache layout,
+//    kept for size and accuracy comparisons).
 // Packing verifies that the round trip is exact and reports failure instead of losing data.
+// Storage is in chunks of kChunkRows rows shared copy-on-write between copies, so a forked
+// sequence shares its parent's history and only the chunk being written is ever duplicated.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace v4agent::engine {
 
-enum class RowFormat { kFp32, kFp8Main, kFp4Index };
+enum class RowFormat { kFp32, kFp8Main, kFp4Index, kBf16 };
 
 class HistoryRows {
  public:
   HistoryRows() = default;
   HistoryRows(RowFormat format, int64_t width, int64_t nope);
 
-  // Appends one row; false (and nothing appended) if the format cannot hold it exactly.
+  // Appends one row; false (and nothing appended) if the format cannot hold it exactly
+  // (kBf16 rounds and always appends).
   bool Append(const float* row);
   // Row i as floats: a pointer into storage (kFp32) or `scratch` [width] filled by decoding.
   const float* Row(int64_t i, float* scratch) const;
@@ -32,6 +38,11 @@ class HistoryRows {
   RowFormat format() const { return format_; }
   int64_t bytes_per_row() const { return row_bytes_; }
   uint64_t bytes() const { return static_cast<uint64_t>(rows_) * row_bytes_; }
+  // Bytes of this sequence's rows that live in chunks other copies also hold.
+  uint64_t shared_bytes() const;
+  static constexpr int64_t kChunkRows = 256;
+  // Changes whenever rows are removed (views of the old rows must be rebuilt).
+  uint64_t truncations() const { return truncations_; }
   // All rows decoded, [size, width] (tests and debugging).
   std::vector<float> ToFloats() const;
 
@@ -41,7 +52,28 @@ class HistoryRows {
   int64_t nope_ = 0;
   int64_t row_bytes_ = 0;
   int64_t rows_ = 0;
-  std::vector<uint8_t> data_;
+  uint64_t truncations_ = 0;
+  std::vector<std::shared_ptr<std::vector<uint8_t>>> chunks_;
+
+  uint8_t* WritableSlot();  // room for row rows_, unshared
+};
+
+// An fp32 view of one HistoryRows that decodes each packed row at most once; rows appended
+// later are decoded by the next Sync. For kFp32 rows it copies nothing. Scratch for one
+// forward call: it holds no reference, so always pass the same rows.
+class DecodedRows {
+ public:
+  void Sync(const HistoryRows& rows);
+  // Row i (< the size at the last Sync).
+  const float* Row(const HistoryRows& rows, int64_t i) const {
+    if (rows.format() == RowFormat::kFp32) return rows.Row(i, nullptr);
+    return data_.data() + i * rows.width();
+  }
+
+ private:
+  std::vector<float> data_;
+  int64_t decoded_ = 0;
+  uint64_t truncations_ = 0;
 };
 
 }  // namespace v4agent::engine

@@ -16,7 +16,18 @@ void CompressorState::Init(int64_t ratio_in, int64_t rows_in, bool overlap_in) {
 
 void CompressorState::Reset() { Init(ratio, rows, overlap); }
 
-SequenceCache::SequenceCache(const ModelConfig& c, bool packed) : config_(&c) {
+SequenceCache::SequenceCache(const ModelConfig& c, KvLayout layout) : config_(&c) {
+  auto format = [&](RowFormat packed) {
+    switch (layout) {
+      case KvLayout::kPacked:
+        return packed;
+      case KvLayout::kBf16:
+        return RowFormat::kBf16;
+      case KvLayout::kFp32:
+        break;
+    }
+    return RowFormat::kFp32;
+  };
   layers_.resize(static_cast<size_t>(c.num_layers_with_mtp()));
   for (int64_t i = 0; i < c.num_layers_with_mtp(); ++i) {
     LayerCache& l = layers_[i];
@@ -25,12 +36,10 @@ SequenceCache::SequenceCache(const ModelConfig& c, bool packed) : config_(&c) {
     if (l.ratio != 0) {
       const bool overlap = c.kind(i) == AttentionKind::kCsa;
       l.compressor.Init(l.ratio, (overlap ? 2 : 1) * c.head_dim, overlap);
-      l.compressed =
-          HistoryRows(packed ? RowFormat::kFp8Main : RowFormat::kFp32, c.head_dim, c.nope_head_dim);
+      l.compressed = HistoryRows(format(RowFormat::kFp8Main), c.head_dim, c.nope_head_dim);
       if (overlap) {
         l.index_compressor.Init(l.ratio, 2 * c.index_head_dim, true);
-        l.index_keys =
-            HistoryRows(packed ? RowFormat::kFp4Index : RowFormat::kFp32, c.index_head_dim, 0);
+        l.index_keys = HistoryRows(format(RowFormat::kFp4Index), c.index_head_dim, 0);
       }
     }
   }
@@ -86,6 +95,7 @@ CacheBytes SequenceCache::ByteAccount() const {
   const KvFormula f = KvBytesPerToken(c, true, false);
   for (const auto& l : layers_) {
     b.history += l.compressed.bytes() + l.index_keys.bytes();
+    b.history_shared += l.compressed.shared_bytes() + l.index_keys.shared_bytes();
     if (l.ratio != 0) {
       b.history_production += static_cast<uint64_t>(l.num_entries) * f.main_entry_bytes;
       if (l.index_compressor.ratio) {

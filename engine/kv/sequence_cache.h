@@ -32,6 +32,14 @@ struct CompressorState {
   void Reset();
 };
 
+// How history rows are stored.
+enum class KvLayout {
+  kPacked,  // the model's own rounded formats (FP8 main, FP4 indexer): lossless with the QAT
+            // simulations on; fp32 when they are off (nothing to be lossless against)
+  kFp32,    // plain floats
+  kBf16,    // bf16 everywhere, as DeepSeek's reference stores it: lossy, for comparison
+};
+
 struct LayerCache {
   int64_t ratio = 0;
   // State.
@@ -46,6 +54,7 @@ struct LayerCache {
 
 struct CacheBytes {
   uint64_t history = 0;             // rows as this cache stores them
+  uint64_t history_shared = 0;      // of which held in chunks shared with forks
   uint64_t history_production = 0;  // spec §5.2 layout: FP8 main (584 B at head_dim 512) + FP4 idx
   uint64_t state = 0;
   uint64_t total() const { return history + state; }
@@ -53,9 +62,9 @@ struct CacheBytes {
 
 class SequenceCache {
  public:
-  // `packed`: history rows in the model's own rounded formats (FP8 main entries, FP4 indexer
-  // keys; lossless when the QAT simulations are on). Otherwise fp32 rows.
-  SequenceCache(const ModelConfig& config, bool packed);
+  // `layout` kPacked must only be asked for when the QAT simulations are on (the model
+  // resolves it to kFp32 otherwise).
+  SequenceCache(const ModelConfig& config, KvLayout layout);
 
   int64_t length() const { return length_; }
   void set_length(int64_t n) { length_ = n; }
@@ -83,7 +92,8 @@ class SequenceCache {
   // Returns to `snap`, which must come from this sequence at a length <= the current one;
   // history rows written after it are dropped.
   void Restore(const Snapshot& snap);
-  // A deep, independent copy (explicit, because it can be large).
+  // An independent copy: state is copied, history chunks are shared copy-on-write (a write
+  // to either copy never shows in the other).
   std::unique_ptr<SequenceCache> Copy() const;
 
   CacheBytes ByteAccount() const;

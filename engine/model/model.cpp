@@ -50,7 +50,9 @@ int64_t Model::max_context() const {
 }
 
 std::unique_ptr<SequenceCache> Model::NewCache() const {
-  return std::make_unique<SequenceCache>(config_, options_.qat_sim && options_.packed_kv);
+  KvLayout layout = options_.kv_layout;
+  if (layout == KvLayout::kPacked && !options_.qat_sim) layout = KvLayout::kFp32;
+  return std::make_unique<SequenceCache>(config_, layout);
 }
 
 const Model::Rope& Model::RopeFor(int64_t layer) const {
@@ -220,7 +222,10 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
   }
 
   std::vector<float> o(T * H * hd, 0.0f), entry(std::max(hd, dI)), scores;
-  std::vector<float> key_scratch(dI), row_scratch;
+  std::vector<float> row_scratch;
+  // Packed history rows are decoded once per call, not once per token: an Append of T tokens
+  // reads every indexer key (and every HCA entry) T times.
+  DecodedRows keys_f32, entries_f32;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<int32_t> selected;
   for (int64_t t = 0; t < T; ++t) {
@@ -238,15 +243,23 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
         V4_CHECK(lc.index_keys.Append(entry.data())) << "indexer key not representable in FP4";
       }
       const int64_t n_keys = lc.index_keys.size();
+      keys_f32.Sync(lc.index_keys);
       scores.assign(static_cast<size_t>(n_keys), 0.0f);
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float* key = lc.index_keys.Row(j, key_scratch.data());
-        float s = 0;
-        for (int64_t h = 0; h < HI; ++h) {
-          float d = k::Dot(iq.data() + (t * HI + h) * dI, key, dI);
-          s += iw[t * HI + h] * std::max(d, 0.0f);
+      auto score_work = [&](size_t jb, size_t je) {
+        for (size_t j = jb; j < je; ++j) {
+          const float* key = keys_f32.Row(lc.index_keys, static_cast<int64_t>(j));
+          float s = 0;
+          for (int64_t h = 0; h < HI; ++h) {
+            float d = k::Dot(iq.data() + (t * HI + h) * dI, key, dI);
+            s += iw[t * HI + h] * std::max(d, 0.0f);
+          }
+          scores[j] = s;
         }
-        scores[j] = s;
+      };
+      if (n_keys * HI * dI >= (1 << 18)) {
+        pool->ParallelFor(static_cast<size_t>(n_keys), 256, score_work);
+      } else {
+        score_work(0, static_cast<size_t>(n_keys));
       }
       selected = k::TopKStable(scores.data(), n_keys, c.index_topk);
       if (trace) {
@@ -275,11 +288,17 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
       rows.push_back(lc.window.data() + (p % W) * hd);
     }
     if (cw) {
-      const int64_t n = iwts ? static_cast<int64_t>(selected.size()) : lc.num_entries;
-      if (static_cast<int64_t>(row_scratch.size()) < n * hd) row_scratch.resize(n * hd);
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t j = iwts ? selected[i] : i;
-        rows.push_back(lc.compressed.Row(j, row_scratch.data() + i * hd));
+      if (iwts) {
+        const int64_t n = static_cast<int64_t>(selected.size());
+        if (static_cast<int64_t>(row_scratch.size()) < n * hd) row_scratch.resize(n * hd);
+        for (int64_t i = 0; i < n; ++i) {
+          rows.push_back(lc.compressed.Row(selected[i], row_scratch.data() + i * hd));
+        }
+      } else {
+        entries_f32.Sync(lc.compressed);
+        for (int64_t j = 0; j < lc.num_entries; ++j) {
+          rows.push_back(entries_f32.Row(lc.compressed, j));
+        }
       }
     }
     auto head_work = [&](size_t hb, size_t he) {

@@ -27,9 +27,9 @@ namespace v4agent::engine {
 struct ModelOptions {
   // The two quantization-aware simulations (FP8 KV, FP4 indexer). On: the model's numerics.
   bool qat_sim = true;
-  // Store KV history rows as the model rounds them (FP8 / FP4, lossless) when the simulations
-  // are on; off, or with the simulations off, rows are fp32.
-  bool packed_kv = true;
+  // How KV history rows are stored (kv/sequence_cache.h). kPacked (FP8 / FP4, lossless) is
+  // used only with the simulations on; with them off it falls back to fp32.
+  KvLayout kv_layout = KvLayout::kPacked;
   int num_threads = 0;  // 0: all cores
   // Largest context (in tokens) a sequence may reach; 0: max_position_embeddings.
   int64_t max_context = 0;

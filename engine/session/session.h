@@ -2,7 +2,8 @@
 // cache is only ever extended: Append(ids) prefills just those ids on top of the cache (in
 // chunks), Generate() streams sampled tokens. Snapshots taken at Append boundaries let it
 // Rewind to any earlier position (restore the nearest snapshot, re-run the few tokens after
-// it); Fork() gives an independent copy. Never re-prefills history it already holds.
+// it); Fork() gives an independent session sharing the history. Never re-prefills history it
+// already holds.
 #pragma once
 
 #include <cstdint>
@@ -61,7 +62,8 @@ class Session {
 
   // Shortens the sequence to `length` tokens.
   Status Rewind(int64_t length);
-  // An independent session with the same history (a deep copy of the cache).
+  // An independent session with the same history: the history rows are shared
+  // copy-on-write, so a fork costs the state plus pointers, not the history.
   std::unique_ptr<Session> Fork() const;
 
   SessionStats Stats() const;

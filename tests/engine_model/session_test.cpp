@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -282,7 +284,7 @@ TEST(KvCacheTest, PackedRowsAreLosslessAndMatchTheFormula) {
   ModelOptions o;
   o.num_threads = 1;
   auto packed = Model::Load(testing::GoldenDir() + "/mini-flash/checkpoint", o);
-  o.packed_kv = false;
+  o.kv_layout = KvLayout::kFp32;
   auto plain = Model::Load(testing::GoldenDir() + "/mini-flash/checkpoint", o);
   ASSERT_TRUE(packed.ok() && plain.ok());
   auto tokens = RandomTokens(300, (*packed)->config().vocab_size, 11);
@@ -314,6 +316,36 @@ TEST(KvCacheTest, PackedRowsAreLosslessAndMatchTheFormula) {
                                (c.kind(i) == AttentionKind::kCsa ? f.index_entry_bytes : 0));
   }
   EXPECT_EQ(cache->ByteAccount().history_production, production);
+}
+
+TEST(KvCacheTest, Bf16LayoutIsTheReferenceSizeAndCloseButLossy) {
+  if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
+  ModelOptions o;
+  o.num_threads = 1;
+  auto packed = Model::Load(testing::GoldenDir() + "/mini-flash/checkpoint", o);
+  o.kv_layout = KvLayout::kBf16;
+  auto bf16 = Model::Load(testing::GoldenDir() + "/mini-flash/checkpoint", o);
+  ASSERT_TRUE(packed.ok() && bf16.ok());
+  const ModelConfig& c = (*packed)->config();
+  auto tokens = RandomTokens(300, c.vocab_size, 12);
+  auto a = RunChunked(**packed, tokens, 300);
+  auto b = RunChunked(**bf16, tokens, 300);
+  ASSERT_EQ(a.size(), b.size());
+  float max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, std::fabs(a[i] - b[i]));
+  EXPECT_GT(max_diff, 0.0f) << "bf16 rounds the rope dims: results cannot be bit-identical";
+  EXPECT_LT(max_diff, 0.5f);
+  auto cache = (*bf16)->NewCache();
+  std::vector<float> l;
+  ASSERT_TRUE((*bf16)->Forward(*cache, tokens, false, &l).ok());
+  uint64_t expect = 0;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const int64_t m = c.ratio(i);
+    if (m == 0) continue;
+    expect += (300 / m) * c.head_dim * 2;
+    if (c.kind(i) == AttentionKind::kCsa) expect += (300 / m) * c.index_head_dim * 2;
+  }
+  EXPECT_EQ(cache->ByteAccount().history, expect);
 }
 
 }  // namespace

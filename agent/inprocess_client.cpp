@@ -69,10 +69,20 @@ Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
 
   Stopwatch gen;
   engine::Sampler sampler(options_.sampler);
+  OutputConstraint* constraint = options_.constraint.get();
+  Status constraint_status;
+  if (constraint) {
+    V4_RETURN_IF_ERROR(constraint->Begin(request));
+    sampler.set_mask_hook([constraint](std::span<float> logits) { constraint->Mask(logits); });
+  }
   auto result = session_->Generate(
       sampler, request.max_tokens,
       [&](int32_t id) {
         if (on_delta) on_delta({"content", codec_->Decode({id})});
+        if (constraint) {
+          constraint_status = constraint->Accept(id);
+          if (!constraint_status.ok()) return false;
+        }
         return true;
       },
       options_.stop_ids);
@@ -94,6 +104,9 @@ Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
   parsed.output_ids = result->tokens;
   if (parsed.finish_reason.empty()) {
     parsed.finish_reason = result->stopped_by_token ? "stop" : "length";
+  }
+  if (!constraint_status.ok() && parsed.format_error.empty()) {
+    parsed.format_error = StrCat("output stopped by the constraint: ", constraint_status.message());
   }
   cached_text_ += raw;
   boundaries_.push_back(Boundary{cached_text_.size(), session_->length()});

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -53,9 +54,23 @@ class PromptRenderer {
   virtual Completion Parse(const std::string& raw) const = 0;
 };
 
+// Restricts what the in-process model may generate in one turn (constrained decoding: the DSML
+// grammar of the request's tools). Called on the generating thread only.
+class OutputConstraint {
+ public:
+  virtual ~OutputConstraint() = default;
+  // A turn begins; the request's tools decide the grammar.
+  virtual Status Begin(const CompletionRequest& request) = 0;
+  // Sets the logits of tokens that may not come next to -inf.
+  virtual void Mask(std::span<float> logits) = 0;
+  // The sampled token. An error ends the turn (the output so far is kept).
+  virtual Status Accept(int32_t id) = 0;
+};
+
 struct InProcessOptions {
   engine::SamplerOptions sampler;
-  std::vector<int32_t> stop_ids;  // end-of-turn tokens
+  std::shared_ptr<OutputConstraint> constraint;  // null: unconstrained
+  std::vector<int32_t> stop_ids;                 // end-of-turn tokens
   engine::SessionOptions session;
 };
 

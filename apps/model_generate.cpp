@@ -25,10 +25,10 @@ constexpr char kUsage[] =
     "one per line. Temperature 0 (the default) is greedy.";
 
 int Run(const std::vector<std::string>& args) {
-  auto flags =
-      Flags::Parse(args, FlagSpec{{"model", "tokens", "prompt", "max-tokens", "temperature",
-                                   "top-p", "top-k", "seed", "qat-sim", "threads", "chunk"},
-                                  {}});
+  auto flags = Flags::Parse(
+      args, FlagSpec{{"model", "tokens", "prompt", "max-tokens", "temperature", "top-p", "top-k",
+                      "seed", "qat-sim", "threads", "chunk", "tokenizer"},
+                     {}});
   if (!flags.ok() || !flags->Get("model")) {
     std::fprintf(stderr, "%s\n%s\n",
                  flags.ok() ? "--model is required" : flags.status().message().c_str(), kUsage);

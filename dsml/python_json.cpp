@@ -2,15 +2,60 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
 namespace v4agent::dsml {
 namespace {
 
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not one.
+size_t Utf8SequenceLength(const std::string& s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return 0;
+  }
+  return n;
+}
+
 void AppendString(const std::string& s, std::string* out) {
   out->push_back('"');
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      // Python strings hold only valid text: bytes that are not UTF-8 become U+FFFD, as
+      // decoding the model's output with errors="replace" would make them.
+      const size_t n = Utf8SequenceLength(s, i);
+      if (n == 0) {
+        *out += "\xEF\xBF\xBD";
+      } else {
+        out->append(s, i, n);
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         *out += "\\\"";
@@ -47,6 +92,16 @@ void AppendString(const std::string& s, std::string* out) {
 }
 
 }  // namespace
+
+bool IsValidUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) continue;
+    const size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n - 1;
+  }
+  return true;
+}
 
 std::string PythonFloatRepr(double v) {
   if (std::isnan(v)) return "NaN";

@@ -14,5 +14,7 @@ std::string PythonJsonDumps(const OrderedJson& value);
 void AppendPythonJson(const OrderedJson& value, std::string* out);
 // Python's repr() of a float: shortest round-trip digits, ".0" or an exponent always present.
 std::string PythonFloatRepr(double v);
+// Whether `s` is well-formed UTF-8 (strings that are not get U+FFFD for their bad bytes).
+bool IsValidUtf8(const std::string& s);
 
 }  // namespace v4agent::dsml

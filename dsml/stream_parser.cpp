@@ -286,19 +286,16 @@ bool StreamParser::StepBlock(std::vector<Event>* events) {
         std::string_view(buf_).substr(pos_ + kInvokeOpen.size(), close - pos_ - kInvokeOpen.size());
     std::string name;
     if (!ParseAttr(header, "name", &name) || !OnlyWs(header) || name.empty()) {
+      // Skip the whole invoke (its body cannot be attributed to a tool); decide only once its
+      // end is in the buffer so every chunking reports the same thing.
+      const size_t end = buf_.find(kInvokeClose, close + 1);
+      if (end == std::string::npos && !finished_) return false;
       Error(StrCat("malformed invoke tag ", DumpJson(Json(buf_.substr(pos_, close + 1 - pos_))),
                    "; write <｜DSML｜invoke name=\"TOOL\">"),
             events);
-      pos_ = close + 1;
       call_name_.clear();
-      // Skip this invoke's body: it cannot be attributed to a tool.
-      const size_t end = buf_.find(kInvokeClose, pos_);
-      if (end == std::string::npos) {
-        pos_ = buf_.size();
-        return false;
-      }
-      pos_ = end + kInvokeClose.size();
-      return true;
+      pos_ = end == std::string::npos ? buf_.size() : end + kInvokeClose.size();
+      return end != std::string::npos;
     }
     call_start_ = pos_;
     call_name_ = name;
@@ -348,11 +345,13 @@ bool StreamParser::StepInvoke(std::vector<Event>* events) {
     std::string name, flag;
     if (!ParseAttr(header, "name", &name) || !ParseAttr(header, "string", &flag) ||
         !OnlyWs(header) || (flag != "true" && flag != "false")) {
+      const size_t end = buf_.find(kDsmlCloseTag, close + 1);
+      if (!finished_ && (end == std::string::npos || buf_.size() - end < kParameterClose.size())) {
+        return false;  // decide once the value's end (and its closing tag) is in the buffer
+      }
       Error(StrCat("malformed parameter tag ", DumpJson(Json(buf_.substr(pos_, close + 1 - pos_))),
                    "; write <｜DSML｜parameter name=\"NAME\" string=\"true|false\">"),
             events);
-      pos_ = close + 1;
-      const size_t end = buf_.find(kDsmlCloseTag, pos_);
       if (end == std::string::npos) {
         pos_ = buf_.size();
         return false;

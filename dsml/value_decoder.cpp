@@ -80,14 +80,17 @@ DecodedValue DecodeValue(std::string_view raw, bool is_string) {
   try {
     d.value = OrderedJson::parse(text.begin(), text.end());
     d.json_text = std::string(text);
-  } catch (const OrderedJson::parse_error& e) {
+  } catch (const OrderedJson::exception& e) {
     d.ok = false;
-    // e.byte is 1-based over the trimmed text; report the offset within the raw value.
+    // A parse error's byte is 1-based over the trimmed text; report the offset within the raw
+    // value. Other errors (a number too large for a double) point at the value's start.
     const size_t lead = static_cast<size_t>(text.data() - raw.data());
-    const size_t at = lead + (e.byte > 0 ? static_cast<size_t>(e.byte) - 1 : 0);
+    size_t at = lead;
+    if (const auto* pe = dynamic_cast<const OrderedJson::parse_error*>(&e); pe && pe->byte > 0) {
+      at = lead + static_cast<size_t>(pe->byte) - 1;
+    }
     d.error = StrCat("not valid JSON at byte ", at,
-                     " (string=\"false\" values must be JSON; "
-                     "use string=\"true\" for text)");
+                     " (string=\"false\" values must be JSON; use string=\"true\" for text)");
     d.value = std::string(raw);
     d.json_text = PythonJsonDumps(d.value);
   }

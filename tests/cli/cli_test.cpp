@@ -11,32 +11,15 @@
 #include "common/file_util.h"
 #include "common/json.h"
 #include "engine/checkpoint/safetensors.h"
+#include "tests/cli/cli_util.h"
 
 namespace v4agent {
 namespace {
 
-const std::string kBin = std::string(V4_BINARY_DIR) + "/apps/v4agent";
+using cli_testing::CmdResult;
+using cli_testing::Exec;
+using cli_testing::kBin;
 const std::string kGoldens = std::string(V4_SOURCE_DIR) + "/tests/goldens";
-
-struct CmdResult {
-  int code;
-  std::string out;
-};
-
-// Runs v4agent with `args` (shell words) and, optionally, `input` on stdin.
-CmdResult Exec(const std::string& args, const std::string& input = "") {
-  static ScopedTempDir scratch;
-  const std::string in_file = scratch.path() + "/stdin";
-  V4_CHECK(WriteFile(in_file, input).ok());
-  std::string cmd = kBin + " " + args + " < " + in_file + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 TEST(CliTest, HelpAndUnknownCommand) {
   CmdResult r = Exec("--help");

@@ -76,6 +76,11 @@ TEST(PythonJsonTest, SpacingEscapingAndKeyOrder) {
             "{\"z\": [1, 2.0, true, null, {}], \"a\": \"q\\\"\\\\\\n\\r\\t\\b\\f\\u001f\x7f/é😀\", "
             "\"m\": {\"y\": -3}}");
   EXPECT_EQ(PythonJsonDumps(OrderedJson::array()), "[]");
+  // Bytes that are not UTF-8 (a generation cut inside a character) become U+FFFD.
+  EXPECT_EQ(PythonJsonDumps(OrderedJson(std::string("a\xff\xe2\x82"
+                                                    "b\xed\xa0\x80"))),
+            "\"a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
   EXPECT_EQ(PythonJsonDumps(OrderedJson(uint64_t{18446744073709551615u})), "18446744073709551615");
 }
 

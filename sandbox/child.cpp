@@ -1,0 +1,279 @@
+#include "sandbox/child.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/mount.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+// Everything here runs between clone() and execve(): only syscalls and the plan's
+// preallocated strings, no allocation, no locks.
+namespace v4agent::sandbox {
+namespace {
+
+const ChildPlan* g_plan = nullptr;
+
+[[noreturn]] void Fail(const char* step, int err) {
+  FailureRecord r{};
+  std::strncpy(r.step, step, sizeof(r.step) - 1);
+  r.err = err;
+  if (g_plan && g_plan->err_fd >= 0) {
+    ssize_t n = write(g_plan->err_fd, &r, sizeof(r));
+    (void)n;
+  }
+  _exit(127);
+}
+
+void Check(bool ok, const char* step) {
+  if (!ok) Fail(step, errno);
+}
+
+bool WriteWhole(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+
+// mkdir -p inside the (writable) staging area; the last component is a file when !is_dir.
+bool MakePath(const std::string& path, bool is_dir) {
+  char buf[4096];
+  if (path.size() >= sizeof(buf)) {
+    errno = ENAMETOOLONG;
+    return false;
+  }
+  std::memcpy(buf, path.c_str(), path.size() + 1);
+  for (size_t i = 1; i < path.size(); ++i) {
+    if (buf[i] != '/') continue;
+    buf[i] = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+    buf[i] = '/';
+  }
+  if (is_dir) return mkdir(buf, 0755) == 0 || errno == EEXIST;
+  int fd = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return errno == EEXIST || errno == EROFS ? access(buf, F_OK) == 0 : false;
+  close(fd);
+  return true;
+}
+
+int OpenTreeClone(const std::string& path) {
+  return static_cast<int>(
+      syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
+              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW));
+}
+
+bool SetAttr(int tree, uint64_t set) {
+  struct mount_attr attr {};
+  attr.attr_set = set;
+  return syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) ==
+         0;
+}
+
+bool MoveTo(int tree, const std::string& target) {
+  return syscall(SYS_move_mount, tree, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) == 0;
+}
+
+void SetupMounts(const ChildPlan& p) {
+  Check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "mount_private");
+  // Clone every source tree first, while the host paths still resolve as on the host (the
+  // staging tmpfs below may shadow them, e.g. a workspace under /tmp).
+  int root = OpenTreeClone(p.root_source);
+  Check(root >= 0, "root_view");
+  Check(SetAttr(root, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), "root_readonly");
+  int trees[ChildPlan::kMaxTrees];
+  size_t n_trees = 0;
+  for (const auto& b : p.binds) {
+    int tree = OpenTreeClone(b.source);
+    Check(tree >= 0, "bind_open");
+    uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if (!b.writable) attrs |= MOUNT_ATTR_RDONLY;
+    Check(SetAttr(tree, attrs), "bind_attrs");
+    trees[n_trees++] = tree;
+  }
+  const size_t first_dev = n_trees;
+  for (const auto& node : p.dev_nodes) {
+    int tree = OpenTreeClone(node.first);
+    Check(tree >= 0, "dev_node_open");
+    trees[n_trees++] = tree;
+  }
+  const int devnull = OpenTreeClone(p.devnull);
+  Check(devnull >= 0 && SetAttr(devnull, MOUNT_ATTR_RDONLY), "hide_open");
+  Check(mount("tmpfs", p.stage.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=64k") == 0,
+        "stage_tmpfs");
+  Check(mkdir(p.newroot.c_str(), 0755) == 0, "stage_mkdir");
+  Check(MoveTo(root, p.newroot), "root_attach");
+  close(root);
+  Check(mount("tmpfs", p.tmp_target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              p.tmp_options.c_str()) == 0,
+        "tmp_tmpfs");
+  for (size_t i = 0; i < p.binds.size(); ++i) {
+    const auto& b = p.binds[i];
+    // A target that does not exist yet can only be made inside our own tmpfs mounts.
+    if (access(b.target.c_str(), F_OK) != 0) Check(MakePath(b.target, b.is_dir), "bind_target");
+    Check(MoveTo(trees[i], b.target), "bind_attach");
+    close(trees[i]);
+  }
+  for (const auto& h : p.hidden) {
+    if (access(h.target.c_str(), F_OK) != 0) continue;
+    if (h.is_dir) {
+      Check(mount("tmpfs", h.target.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=000,size=4k") == 0,
+            "hide_dir");
+    } else {
+      // A detached tree attaches once: clone the clone for each hidden file.
+      int tree = static_cast<int>(
+          syscall(SYS_open_tree, devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+      Check(tree >= 0 && MoveTo(tree, h.target), "hide_file");
+      close(tree);
+    }
+  }
+  Check(
+      mount("tmpfs", p.dev_target.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m") == 0,
+      "dev_tmpfs");
+  for (size_t i = 0; i < p.dev_nodes.size(); ++i) {
+    const std::string& target = p.dev_nodes[i].second;
+    Check(MakePath(target, false), "dev_node_file");
+    Check(MoveTo(trees[first_dev + i], target), "dev_node_bind");
+    close(trees[first_dev + i]);
+  }
+  close(devnull);
+  for (const auto& [link, target] : p.dev_links) {
+    Check(symlink(target.c_str(), link.c_str()) == 0, "dev_symlink");
+  }
+  Check(
+      mount("proc", p.proc_target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0,
+      "proc");
+  Check(chdir(p.newroot.c_str()) == 0, "pivot_chdir");
+  Check(syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
+  Check(umount2(".", MNT_DETACH) == 0, "old_root_detach");
+  Check(chdir("/") == 0, "pivot_chdir");
+}
+
+void SetupLoopback() {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  Check(s >= 0, "net_socket");
+  struct ifreq ifr {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  Check(ioctl(s, SIOCGIFFLAGS, &ifr) == 0, "net_lo_flags");
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+  Check(ioctl(s, SIOCSIFFLAGS, &ifr) == 0, "net_lo_up");
+  close(s);
+}
+
+void DropCapabilities() {
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) Fail("cap_bounding", errno);
+  }
+  struct __user_cap_header_struct hdr {
+    _LINUX_CAPABILITY_VERSION_3, 0
+  };
+  struct __user_cap_data_struct data[2]{};
+  Check(syscall(SYS_capset, &hdr, data) == 0, "capabilities");
+}
+
+[[noreturn]] void Exec(const ChildPlan& p) {
+  const char* file = p.argv[0];
+  if (std::strchr(file, '/')) {
+    execve(file, p.argv.data(), p.envp.data());
+    Fail("exec", errno);
+  }
+  char buf[4096];
+  int last = ENOENT;
+  const char* dirs = p.search_path.c_str();
+  while (*dirs) {
+    const char* end = std::strchr(dirs, ':');
+    const size_t len = end ? static_cast<size_t>(end - dirs) : std::strlen(dirs);
+    const size_t flen = std::strlen(file);
+    if (len + flen + 2 < sizeof(buf)) {
+      std::memcpy(buf, dirs, len);
+      size_t at = len;
+      if (at == 0) buf[at++] = '.';
+      buf[at++] = '/';
+      std::memcpy(buf + at, file, flen + 1);
+      execve(buf, p.argv.data(), p.envp.data());
+      if (errno != ENOENT && errno != ENOTDIR) last = errno;
+    }
+    if (!end) break;
+    dirs = end + 1;
+  }
+  Fail("exec", last);
+}
+
+[[noreturn]] void RunCommand(const ChildPlan& p) {
+  Check(setsid() >= 0, "session");
+  Check(dup2(p.stdin_fd, 0) == 0 && dup2(p.stdout_fd, 1) == 1 && dup2(p.stderr_fd, 2) == 2,
+        "stdio");
+  Check(syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC) == 0, "close_fds");
+  for (const auto& [resource, lim] : p.rlimits) {
+    Check(setrlimit(static_cast<__rlimit_resource>(resource), &lim) == 0, "rlimits");
+  }
+  Check(chdir(p.cwd.c_str()) == 0, "cwd");
+  Check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs");
+  DropCapabilities();
+  if (!p.seccomp_bpf.empty()) {
+    struct sock_fprog prog {};
+    prog.len = static_cast<unsigned short>(p.seccomp_bpf.size() / sizeof(struct sock_filter));
+    prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<uint8_t*>(p.seccomp_bpf.data()));
+    Check(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0, "seccomp");
+  }
+  Exec(p);
+}
+
+}  // namespace
+
+void RunChild(const ChildPlan& p) {
+  g_plan = &p;
+  for (int fd : p.parent_fds) close(fd);
+  // Die with the launcher: nothing may outlive the process that owns the sandbox.
+  Check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "die_with_parent");
+  if (p.go_fd >= 0) {
+    char c;
+    Check(read(p.go_fd, &c, 1) == 1, "wait_parent");
+  }
+  if (p.new_user) {
+    // A launcher that changed its uid (setuid from root) is not dumpable, which makes its
+    // /proc/self files root's; the child must own them to write its own maps.
+    Check(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0, "userns_dumpable");
+    Check(WriteWhole("/proc/self/setgroups", "deny"), "userns_setgroups");
+    Check(WriteWhole("/proc/self/uid_map", p.uid_map), "userns_uid_map");
+    Check(WriteWhole("/proc/self/gid_map", p.gid_map), "userns_gid_map");
+  }
+  SetupMounts(p);
+  if (p.network == NetworkMode::kLoopback) SetupLoopback();
+  Check(sethostname(p.hostname.c_str(), p.hostname.size()) == 0, "uts");
+  // Pid 1 of the namespace stays as its init: it reaps everything and reports the command's
+  // status; when it exits the kernel kills whatever is left in the namespace.
+  const pid_t cmd = fork();
+  Check(cmd >= 0, "fork");
+  if (cmd == 0) RunCommand(p);
+  close(p.stdin_fd);
+  close(p.stdout_fd);
+  close(p.stderr_fd);
+  for (;;) {
+    int status = 0;
+    const pid_t w = waitpid(-1, &status, 0);
+    if (w == cmd) {
+      ssize_t n = write(p.status_fd, &status, sizeof(status));
+      (void)n;
+      _exit(0);
+    }
+    if (w < 0 && errno != EINTR) _exit(0);
+  }
+}
+
+}  // namespace v4agent::sandbox

@@ -1,0 +1,77 @@
+// The sandbox's child side: everything between clone() and execve(), in the fixed order of
+// the setup steps (user ns maps, mounts + pivot_root, /dev, /proc, network, UTS, then in the
+// command's own process: session, stdio, fds, rlimits, cwd, no_new_privs, capabilities,
+// seccomp, exec). All inputs are precomputed by the parent into a ChildPlan, so the child
+// never allocates (it may have been cloned from a multi-threaded process). A failing step
+// writes {step, errno} to the error pipe and exits 127.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sandbox/profile.h"
+
+namespace v4agent::sandbox {
+
+struct ChildPlan {
+  int err_fd = -1;     // write end, O_CLOEXEC: setup failure records
+  int status_fd = -1;  // write end: the command's wait status (4 bytes)
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // the command's ends of the pipes
+  int go_fd = -1;  // read end: wait for one byte before setting up (-1: no wait)
+  // The parent's ends of those pipes: closed first, or the init (which never execs) would
+  // keep the command's stdin open forever.
+  std::vector<int> parent_fds;
+
+  bool new_user = true;
+  std::string uid_map, gid_map;
+
+  // Mounts. Sources are host paths, resolved by the child (a mount can only be cloned from
+  // inside the caller's own mount namespace) before the staging tmpfs shadows anything.
+  static constexpr size_t kMaxTrees = 192;
+  std::string root_source;
+  std::string stage = "/tmp";            // where the staging tmpfs goes (our mount ns only)
+  std::string newroot = "/tmp/.v4root";  // the new root inside it
+  struct BindMount {
+    std::string source;
+    std::string target;  // absolute, under newroot
+    bool writable = false;
+    bool is_dir = true;
+  };
+  std::vector<BindMount> binds;  // in order: writable binds first, then read-only re-binds
+  struct Hidden {
+    std::string target;  // absolute, under newroot
+    bool is_dir = true;
+  };
+  std::vector<Hidden> hidden;
+  std::string devnull = "/dev/null";  // bound over hidden files
+  std::string tmp_target, tmp_options;
+  std::string dev_target;
+  std::vector<std::pair<std::string, std::string>> dev_nodes;  // host node -> target file
+  std::vector<std::pair<std::string, std::string>> dev_links;  // link path -> target
+  std::string proc_target;
+
+  NetworkMode network = NetworkMode::kNone;
+  std::string hostname;
+  std::string cwd;
+  std::vector<std::pair<int, rlimit>> rlimits;
+  std::vector<uint8_t> seccomp_bpf;
+
+  // execve inputs: argv[0] resolved against `search_path` when it has no '/'.
+  std::vector<std::string> argv_storage, env_storage;
+  std::vector<char*> argv, envp;  // null-terminated, pointing into the storage
+  std::string search_path;
+};
+
+// Entry point of the cloned child (pid 1 of the new pid namespace). Never returns.
+[[noreturn]] void RunChild(const ChildPlan& plan);
+
+// Setup failure record sent over the error pipe.
+struct FailureRecord {
+  char step[32];
+  int err;
+};
+
+}  // namespace v4agent::sandbox

@@ -1,0 +1,438 @@
+#include "sandbox/launcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "common/file_util.h"
+#include "common/stopwatch.h"
+#include "common/strings.h"
+#include "common/unique_fd.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/child.h"
+#include "sandbox/seccomp_rules.h"
+
+extern char** environ;
+
+namespace v4agent::sandbox {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Head + tail capture with bounded memory: the first cap/2 bytes and a ring of the last cap/2.
+class Capture {
+ public:
+  explicit Capture(uint64_t cap) : head_cap_(cap / 2), tail_cap_(cap - cap / 2) {}
+  void Add(std::string_view data) {
+    total_ += data.size();
+    const size_t h = std::min<size_t>(data.size(), head_cap_ - head_.size());
+    head_.append(data.substr(0, h));
+    data.remove_prefix(h);
+    if (data.empty() || tail_cap_ == 0) return;
+    tail_.append(data);
+    if (tail_.size() > 2 * tail_cap_) tail_.erase(0, tail_.size() - tail_cap_);
+  }
+  StreamCapture Finish() {
+    StreamCapture c;
+    if (tail_.size() > tail_cap_) tail_.erase(0, tail_.size() - tail_cap_);
+    c.head = std::move(head_);
+    c.tail = std::move(tail_);
+    c.total_bytes = total_;
+    c.dropped_bytes = total_ - c.head.size() - c.tail.size();
+    return c;
+  }
+
+ private:
+  size_t head_cap_, tail_cap_;
+  std::string head_, tail_;
+  uint64_t total_ = 0;
+};
+
+struct Pipe {
+  UniqueFd read, write;
+};
+
+Result<Pipe> MakePipe(int flags) {
+  int fds[2];
+  if (pipe2(fds, flags) != 0) return ErrnoError("pipe", errno);
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+int ChildEntry(void* arg) { RunChild(*static_cast<const ChildPlan*>(arg)); }
+
+std::string Inside(const std::string& newroot, const std::string& path) { return newroot + path; }
+
+// The plan's argv/envp pointer arrays into its storage.
+void Finalize(ChildPlan* p) {
+  p->argv.clear();
+  for (auto& s : p->argv_storage) p->argv.push_back(s.data());
+  p->argv.push_back(nullptr);
+  p->envp.clear();
+  for (auto& s : p->env_storage) p->envp.push_back(s.data());
+  p->envp.push_back(nullptr);
+}
+
+void SetLimit(ChildPlan* p, RunReport* r, int resource, uint64_t value, const char* name) {
+  if (value == 0) return;
+  rlimit lim{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
+  p->rlimits.emplace_back(resource, lim);
+  r->limits_applied.push_back(StrCat("rlimit_", name, "=", value));
+}
+
+}  // namespace
+
+Profile DefaultProfile(const std::string& workspace) {
+  Profile p;
+  p.binds.push_back(Bind{workspace, workspace, true});
+  p.cwd = workspace;
+  p.rlimits.address_space = 512ull << 20;
+  p.rlimits.processes = 256;
+  p.rlimits.file_size = 1ull << 30;
+  p.cgroup.memory_bytes = 512ull << 20;
+  p.cgroup.pids = 256;
+  p.timeout_seconds = 60;
+  // Credentials and sockets of the host user: never visible to a sandboxed command.
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    for (const char* d : {".ssh", ".aws", ".gnupg", ".config/gcloud", ".docker", ".kube", ".netrc",
+                          ".git-credentials", ".npmrc", ".pypirc"}) {
+      p.hidden_paths.push_back(StrCat(home, "/", d));
+    }
+  }
+  p.hidden_paths.push_back("/run");
+  p.hidden_paths.push_back("/var/run/docker.sock");
+  return p;
+}
+
+HostSupport ProbeHost() {
+  HostSupport h;
+  auto cg = FindWritableCgroup();
+  if (cg.ok()) {
+    h.cgroup_v2_writable = true;
+    h.cgroup_path = *cg;
+  } else {
+    h.cgroup_reason = std::string(cg.status().message());
+  }
+  return h;
+}
+
+Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& argv,
+                      const RunOptions& options) {
+  if (argv.empty()) return InvalidArgumentError("sandbox: no command to run");
+  RunReport report;
+  ChildPlan plan;
+  // User namespace: the command runs as profile.uid inside, mapped to us outside.
+  plan.new_user = true;
+  plan.uid_map = StrCat(profile.uid, " ", static_cast<uint64_t>(geteuid()), " 1\n");
+  plan.gid_map = StrCat(profile.gid, " ", static_cast<uint64_t>(getegid()), " 1\n");
+
+  // Mount plan.
+  plan.root_source = profile.rootfs.empty() ? "/" : profile.rootfs;
+  if (struct stat st; stat(plan.root_source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return NotFoundError(StrCat("sandbox: root view ", plan.root_source, " is not a directory"));
+  }
+  const std::string& nr = plan.newroot;
+  std::vector<std::string> writable_roots;
+  for (const Bind& b : profile.binds) {
+    std::error_code ec;
+    const fs::path src = fs::canonical(b.source, ec);
+    if (ec) return NotFoundError(StrCat("sandbox: bind source ", b.source, ": ", ec.message()));
+    const std::string target = b.target.empty() ? src.string() : b.target;
+    plan.binds.push_back({src.string(), Inside(nr, target), b.writable, fs::is_directory(src)});
+    if (b.writable) writable_roots.push_back(src.string());
+  }
+  for (const std::string& rel : profile.protected_paths) {
+    std::vector<std::string> candidates;
+    if (!rel.empty() && rel[0] == '/') {
+      candidates.push_back(rel);
+    } else {
+      for (const auto& root : writable_roots) candidates.push_back(root + "/" + rel);
+    }
+    for (const auto& path : candidates) {
+      struct stat st;
+      if (lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+      plan.binds.push_back({path, Inside(nr, path), false, S_ISDIR(st.st_mode)});
+    }
+  }
+  for (const std::string& h : profile.hidden_paths) {
+    struct stat st;
+    if (lstat(h.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+    plan.hidden.push_back({Inside(nr, h), S_ISDIR(st.st_mode)});
+  }
+  plan.tmp_target = Inside(nr, "/tmp");
+  plan.tmp_options = StrCat("mode=1777,size=", profile.tmp_size_bytes);
+  plan.dev_target = Inside(nr, "/dev");
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    plan.dev_nodes.emplace_back(StrCat("/dev/", dev), Inside(nr, StrCat("/dev/", dev)));
+  }
+  plan.dev_links = {{Inside(nr, "/dev/fd"), "/proc/self/fd"},
+                    {Inside(nr, "/dev/stdin"), "/proc/self/fd/0"},
+                    {Inside(nr, "/dev/stdout"), "/proc/self/fd/1"},
+                    {Inside(nr, "/dev/stderr"), "/proc/self/fd/2"}};
+  plan.proc_target = Inside(nr, "/proc");
+  if (plan.binds.size() + plan.dev_nodes.size() > ChildPlan::kMaxTrees) {
+    return InvalidArgumentError(StrCat("sandbox: too many binds (", plan.binds.size(),
+                                       "); at most ", ChildPlan::kMaxTrees - 8));
+  }
+  report.limits_applied.push_back("root=read-only");
+  report.limits_applied.push_back(StrCat("tmp_size=", profile.tmp_size_bytes));
+
+  // Network, UTS, working directory, limits.
+  plan.network = profile.network;
+  plan.hostname = profile.hostname;
+  plan.cwd =
+      !profile.cwd.empty() ? profile.cwd : (writable_roots.empty() ? "/" : writable_roots.front());
+  report.limits_applied.push_back(StrCat("network=", profile.network == NetworkMode::kNone ? "none"
+                                                     : profile.network == NetworkMode::kLoopback
+                                                         ? "loopback"
+                                                         : "host"));
+  SetLimit(&plan, &report, RLIMIT_CPU, profile.rlimits.cpu_seconds, "cpu");
+  SetLimit(&plan, &report, RLIMIT_AS, profile.rlimits.address_space, "as");
+  SetLimit(&plan, &report, RLIMIT_NPROC, profile.rlimits.processes, "nproc");
+  SetLimit(&plan, &report, RLIMIT_NOFILE, profile.rlimits.open_files, "nofile");
+  SetLimit(&plan, &report, RLIMIT_FSIZE, profile.rlimits.file_size, "fsize");
+  plan.rlimits.emplace_back(RLIMIT_CORE, rlimit{0, 0});
+  report.limits_applied.push_back("rlimit_core=0");
+  V4_ASSIGN_OR_RETURN(SeccompProgram seccomp,
+                      BuildSeccompProgram(profile.seccomp, profile.network));
+  plan.seccomp_bpf = std::move(seccomp.bpf);
+  report.limits_applied.push_back(
+      StrCat("seccomp=", profile.seccomp == SeccompMode::kDenyList    ? "deny-list"
+                         : profile.seccomp == SeccompMode::kAllowList ? "allow-list"
+                                                                      : "off"));
+  report.limits_applied.push_back("no_new_privs");
+  report.limits_applied.push_back("capabilities=none");
+
+  // cgroup v2 limits where a writable hierarchy exists; otherwise the rlimits are all we have.
+  std::unique_ptr<CgroupScope> cgroup;
+  const bool wants_cgroup =
+      profile.cgroup.memory_bytes || profile.cgroup.pids || profile.cgroup.cpu_percent;
+  if (wants_cgroup) {
+    auto scope = CgroupScope::Create(profile.cgroup);
+    if (scope.ok()) {
+      cgroup = std::move(scope).value();
+      for (const auto& l : cgroup->applied()) report.limits_applied.push_back(l);
+    } else {
+      report.limits_unavailable.push_back(StrCat("cgroup: ", scope.status().message()));
+    }
+  }
+
+  // Command and environment.
+  plan.argv_storage = argv;
+  for (const std::string& name : profile.env_allowlist) {
+    if (const char* v = std::getenv(name.c_str())) plan.env_storage.push_back(name + "=" + v);
+  }
+  for (const std::string& kv : profile.env) {
+    const std::string name = kv.substr(0, kv.find('='));
+    std::erase_if(plan.env_storage, [&](const std::string& e) {
+      return e.compare(0, name.size() + 1, name + "=") == 0;
+    });
+    plan.env_storage.push_back(kv);
+  }
+  bool has_home = false;
+  for (const auto& e : plan.env_storage) has_home = has_home || e.rfind("HOME=", 0) == 0;
+  if (!has_home) plan.env_storage.push_back("HOME=/tmp");
+  const char* path_env = std::getenv("PATH");
+  plan.search_path = "/usr/local/bin:/usr/bin:/bin";
+  for (const auto& e : plan.env_storage) {
+    if (e.rfind("PATH=", 0) == 0) plan.search_path = e.substr(5);
+  }
+  if (plan.search_path.empty() && path_env) plan.search_path = path_env;
+  Finalize(&plan);
+
+  // Pipes.
+  V4_ASSIGN_OR_RETURN(Pipe in, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(Pipe out, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(Pipe err, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(Pipe fail, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(Pipe status, MakePipe(O_CLOEXEC));
+  Pipe go;
+  if (cgroup) {
+    V4_ASSIGN_OR_RETURN(go, MakePipe(O_CLOEXEC));
+    plan.go_fd = go.read.get();
+  }
+  plan.parent_fds = {in.write.get(), out.read.get(), err.read.get(), fail.read.get(),
+                     status.read.get()};
+  if (go.write.valid()) plan.parent_fds.push_back(go.write.get());
+  plan.stdin_fd = in.read.get();
+  plan.stdout_fd = out.write.get();
+  plan.stderr_fd = err.write.get();
+  plan.err_fd = fail.write.get();
+  plan.status_fd = status.write.get();
+
+  int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+              CLONE_PIDFD | SIGCHLD;
+  if (profile.network != NetworkMode::kHost) flags |= CLONE_NEWNET;
+  constexpr size_t kStack = 256 * 1024;
+  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stack == MAP_FAILED) return ErrnoError("sandbox: child stack", errno);
+  Stopwatch wall;
+  int pidfd_raw = -1;
+  const pid_t child =
+      clone(ChildEntry, static_cast<char*>(stack) + kStack, flags, &plan, &pidfd_raw);
+  const int clone_errno = errno;
+  munmap(stack, kStack);
+  if (child < 0) return ErrnoError("sandbox: clone", clone_errno);
+  UniqueFd pidfd(pidfd_raw);
+  if (cgroup) {
+    Status s = cgroup->AddProcess(child);
+    if (!s.ok()) report.limits_unavailable.push_back(StrCat("cgroup: ", s.message()));
+    char c = 1;
+    if (write(go.write.get(), &c, 1) != 1) {
+      report.limits_unavailable.push_back("cgroup: could not release the child");
+    }
+    go.read.Reset();
+  }
+  in.read.Reset();
+  out.write.Reset();
+  err.write.Reset();
+  fail.write.Reset();
+  status.write.Reset();
+
+  // Parent loop: feed stdin, capture output, watch the clock and the cancel flag.
+  Capture cap_out(profile.capture_bytes), cap_err(profile.capture_bytes);
+  std::string fail_bytes, status_bytes;
+  size_t stdin_off = 0;
+  if (profile.stdin_data.empty()) {
+    in.write.Reset();
+  } else {
+    fcntl(in.write.get(), F_SETFL, O_NONBLOCK);
+  }
+  bool exited = false;
+  double drain_deadline = -1;
+  bool killed = false;
+  auto kill_tree = [&] {
+    if (!killed) {
+      syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+      killed = true;
+    }
+  };
+  char buf[65536];
+  for (;;) {
+    const double now = wall.ElapsedSeconds();
+    if (!exited && profile.timeout_seconds > 0 && now >= profile.timeout_seconds) {
+      report.timed_out = true;
+      kill_tree();
+    }
+    if (!exited && options.cancel && options.cancel->load()) {
+      report.cancelled = true;
+      kill_tree();
+    }
+    pollfd fds[6];
+    int n = 0;
+    auto add = [&](int fd, short events) {
+      if (fd >= 0) fds[n++] = pollfd{fd, events, 0};
+    };
+    add(out.read.get(), POLLIN);
+    add(err.read.get(), POLLIN);
+    add(fail.read.get(), POLLIN);
+    add(status.read.get(), POLLIN);
+    add(exited ? -1 : pidfd.get(), POLLIN);
+    add(in.write.get(), POLLOUT);
+    const bool streams_open =
+        out.read.valid() || err.read.valid() || fail.read.valid() || status.read.valid();
+    if (exited && (!streams_open || now >= drain_deadline)) break;
+    int wait_ms = 50;
+    if (!exited && profile.timeout_seconds > 0) {
+      wait_ms =
+          std::min<int>(wait_ms, static_cast<int>((profile.timeout_seconds - now) * 1000) + 1);
+    }
+    if (exited) wait_ms = std::max(1, static_cast<int>((drain_deadline - now) * 1000));
+    if (poll(fds, static_cast<nfds_t>(n), std::max(wait_ms, 0)) < 0 && errno != EINTR) {
+      kill_tree();
+      return ErrnoError("sandbox: poll", errno);
+    }
+    for (int i = 0; i < n; ++i) {
+      if (!fds[i].revents) continue;
+      const int fd = fds[i].fd;
+      if (fd == pidfd.get()) {
+        exited = true;
+        // Everything in the namespace died with its init; pipes close as soon as the kernel
+        // has torn them down. Bound the wait anyway.
+        drain_deadline = wall.ElapsedSeconds() + 2.0;
+        continue;
+      }
+      if (fd == in.write.get()) {
+        const ssize_t w =
+            write(fd, profile.stdin_data.data() + stdin_off, profile.stdin_data.size() - stdin_off);
+        if (w > 0) stdin_off += static_cast<size_t>(w);
+        if (w < 0 && errno != EAGAIN) stdin_off = profile.stdin_data.size();
+        if (stdin_off >= profile.stdin_data.size()) in.write.Reset();
+        continue;
+      }
+      const ssize_t r = read(fd, buf, sizeof(buf));
+      if (r <= 0) {
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (fd == out.read.get()) out.read.Reset();
+        if (fd == err.read.get()) err.read.Reset();
+        if (fd == fail.read.get()) fail.read.Reset();
+        if (fd == status.read.get()) status.read.Reset();
+        continue;
+      }
+      const std::string_view data(buf, static_cast<size_t>(r));
+      if (fd == out.read.get()) {
+        cap_out.Add(data);
+        if (options.on_output) options.on_output(1, data);
+      } else if (fd == err.read.get()) {
+        cap_err.Add(data);
+        if (options.on_output) options.on_output(2, data);
+      } else if (fd == fail.read.get()) {
+        fail_bytes.append(data);
+      } else if (fd == status.read.get()) {
+        status_bytes.append(data);
+      }
+    }
+  }
+  // The init reaped the whole tree, so its rusage (its own plus its reaped children's) is the
+  // tree's.
+  struct rusage ru {};
+  int init_status = 0;
+  while (wait4(child, &init_status, 0, &ru) < 0 && errno == EINTR) {
+  }
+  report.wall_seconds = wall.ElapsedSeconds();
+  report.out = cap_out.Finish();
+  report.err = cap_err.Finish();
+  if (fail_bytes.size() >= sizeof(FailureRecord)) {
+    FailureRecord rec;
+    std::memcpy(&rec, fail_bytes.data(), sizeof(rec));
+    rec.step[sizeof(rec.step) - 1] = '\0';
+    report.failed_step = rec.step;
+    report.failed_errno = rec.err;
+    if (report.failed_step == "exec") {
+      report.failure_detail = StrCat("cannot run ", argv[0], ": ", std::strerror(rec.err));
+    }
+  }
+  if (status_bytes.size() >= sizeof(int)) {
+    int st;
+    std::memcpy(&st, status_bytes.data(), sizeof(st));
+    if (WIFEXITED(st)) report.exit_code = WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) report.signal = WTERMSIG(st);
+  } else if (killed) {
+    report.signal = SIGKILL;
+  } else if (!report.setup_failed()) {
+    report.signal = WIFSIGNALED(init_status) ? WTERMSIG(init_status) : 0;
+    if (report.signal == 0) {
+      report.failed_step = "init";
+      report.failure_detail = "the sandbox's init exited without a status";
+    }
+  }
+  if (cgroup) cgroup->Collect(&report);
+  report.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+  report.max_rss_kb = ru.ru_maxrss;
+  return report;
+}
+
+}  // namespace v4agent::sandbox

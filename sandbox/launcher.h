@@ -1,0 +1,41 @@
+// Launcher: runs one command in a fresh sandbox built from a Profile (user, pid, mount, net,
+// UTS and IPC namespaces, a read-only root view, seccomp, rlimits) and reports what happened.
+// The parent side owns the timeout, cancellation, tree teardown (killing the namespace's
+// init kills everything in it), output capture with bounded memory, and never hangs on a
+// descendant that keeps a pipe open.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "sandbox/profile.h"
+#include "sandbox/report.h"
+
+namespace v4agent::sandbox {
+
+struct RunOptions {
+  // Output as it arrives (stream 1 = stdout, 2 = stderr), e.g. to pass it through.
+  std::function<void(int stream, std::string_view data)> on_output;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Errors only when the sandbox cannot be attempted (a bind source that does not exist, an
+// empty argv, no pipes or processes left); everything after the clone is in the report,
+// including a setup step that failed inside the sandbox.
+Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& argv,
+                      const RunOptions& options = {});
+
+// What this machine offers, for reports and docs: cgroup v2 controllers we may use, and
+// whether unprivileged user namespaces are allowed.
+struct HostSupport {
+  bool cgroup_v2_writable = false;
+  std::string cgroup_path;    // our cgroup's directory when writable
+  std::string cgroup_reason;  // why not, otherwise
+};
+HostSupport ProbeHost();
+
+}  // namespace v4agent::sandbox

@@ -1,0 +1,143 @@
+// The sandbox doing ordinary work (a build, git, python, pipes, workspace writes) and
+// reporting exactly what happened (exit codes, signals, timeouts, capture, setup failures),
+// as root and as an unprivileged user.
+#include <gtest/gtest.h>
+
+#include "common/strings.h"
+#include "tests/sandbox/sandbox_harness.h"
+
+namespace v4agent::sandbox {
+namespace {
+
+using testing::Outcome;
+
+class SandboxTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam() && !testing::CanDropToNobody()) {
+      GTEST_SKIP() << "the unprivileged variant needs a root test process to drop from";
+    }
+  }
+  Outcome Sh(const std::string& script, Profile* profile = nullptr) {
+    Profile p = profile ? *profile : DefaultProfile(ws_.path());
+    return testing::RunIn(p, {"/bin/sh", "-c", script}, GetParam());
+  }
+  std::string ws() const { return ws_.path(); }
+  testing::Workspace ws_;
+};
+
+TEST_P(SandboxTest, OrdinaryWorkRunsInTheWorkspace) {
+  ASSERT_TRUE(
+      WriteFile(ws() + "/main.c", "#include <stdio.h>\nint main(void){puts(\"built\");}\n").ok());
+  Outcome o =
+      Sh("cc -o main main.c && ./main && echo data > out.txt && cat out.txt | tr a-z A-Z "
+         "&& (cd /usr && ls bin >/dev/null) && python3 -c 'print(6*7)' && "
+         "git init -q repo && cd repo && git -c user.email=a@b -c user.name=n commit -q "
+         "--allow-empty -m x && git log --oneline | wc -l && make --version | head -1");
+  ASSERT_EQ(o.code, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("built\nDATA\n42\n1\nGNU Make"), std::string::npos) << o.out;
+  EXPECT_EQ(*ReadFile(ws() + "/out.txt"), "data\n");
+}
+
+TEST_P(SandboxTest, ExitCodesSignalsAndStdin) {
+  EXPECT_EQ(Sh("exit 7").code, 7);
+  EXPECT_EQ(Sh("kill -SEGV $$").code, 128 + 11);
+  Profile p = DefaultProfile(ws());
+  p.stdin_data = "line one\nline two\n";
+  Outcome o = Sh("wc -l", &p);
+  EXPECT_EQ(StripWhitespace(o.out), "2");
+  EXPECT_EQ(o.report["exit_code"], 0);
+}
+
+TEST_P(SandboxTest, SetupFailureNamesTheStepAndErrno) {
+  Profile search = DefaultProfile(ws());
+  search.env = {"PATH=/usr/bin:/bin"};  // the test user's PATH may name dirs nobody can read
+  Outcome o = testing::RunIn(search, {"no-such-program-xyz"}, GetParam());
+  EXPECT_EQ(o.code, 125);
+  EXPECT_EQ(o.report["setup_failure"]["step"], "exec");
+  EXPECT_EQ(o.report["setup_failure"]["errno"], ENOENT);
+  Profile p = DefaultProfile(ws());
+  p.cwd = "/no/such/dir";
+  o = Sh("true", &p);
+  EXPECT_EQ(o.code, 125);
+  EXPECT_EQ(o.report["setup_failure"]["step"], "cwd");
+}
+
+TEST_P(SandboxTest, ReportListsLimitsAndWhatIsUnavailable) {
+  Outcome o = Sh("true");
+  ASSERT_EQ(o.code, 0);
+  std::string applied = DumpJson(o.report["limits_applied"]);
+  for (const char* l : {"seccomp=deny-list", "rlimit_as=", "rlimit_nproc=", "no_new_privs",
+                        "network=none", "root=read-only"}) {
+    EXPECT_NE(applied.find(l), std::string::npos) << l << " in " << applied;
+  }
+  const HostSupport host = ProbeHost();
+  if (!host.cgroup_v2_writable) {
+    EXPECT_NE(DumpJson(o.report["limits_unavailable"]).find("cgroup"), std::string::npos);
+  }
+  EXPECT_GE(o.report["wall_seconds"].get<double>(), 0.0);
+}
+
+TEST_P(SandboxTest, TimeoutKillsTheWholeTreeAndKeepsPartialOutput) {
+  Profile p = DefaultProfile(ws());
+  p.timeout_seconds = 1;
+  Outcome o =
+      Sh("echo started; (setsid sleep 100 &); nohup sleep 100 >/dev/null 2>&1 & "
+         "sh -c 'sleep 100 & disown' ; while :; do :; done",
+         &p);
+  EXPECT_EQ(o.code, 124);
+  EXPECT_TRUE(o.report["timed_out"].get<bool>());
+  EXPECT_EQ(o.out, "started\n");
+  EXPECT_LT(o.report["wall_seconds"].get<double>(), 5.0);
+  // Nothing of it survives: no process of ours is still sleeping 100.
+  FILE* ps = popen("pgrep -fx 'sleep 100' | wc -l", "r");
+  char buf[32] = {0};
+  ASSERT_TRUE(fgets(buf, sizeof(buf), ps));
+  pclose(ps);
+  EXPECT_EQ(std::string(buf), "0\n");
+}
+
+TEST_P(SandboxTest, GrandchildHoldingStdoutDoesNotHangTheReader) {
+  Profile p = DefaultProfile(ws());
+  p.timeout_seconds = 20;
+  Outcome o = Sh("(sleep 30; echo late) & echo early", &p);
+  EXPECT_EQ(o.code, 0);
+  EXPECT_EQ(o.out, "early\n");
+  EXPECT_LT(o.report["wall_seconds"].get<double>(), 5.0);
+}
+
+TEST_P(SandboxTest, OutputFloodStaysBoundedWithHeadTailAndCount) {
+  Profile p = DefaultProfile(ws());
+  p.capture_bytes = 64 * 1024;
+  Outcome o = Sh("head -c 20000000 /dev/zero | tr '\\0' 'x'; echo; echo END", &p);
+  ASSERT_EQ(o.code, 0);
+  EXPECT_EQ(o.report["stdout"]["total_bytes"], 20000005);
+  EXPECT_EQ(o.report["stdout"]["captured_bytes"], 64 * 1024);
+  EXPECT_NE(o.out.find("bytes elided"), std::string::npos);
+  EXPECT_EQ(o.out.substr(o.out.size() - 4), "END\n");
+  EXPECT_LT(o.out.size(), 70u * 1024);
+}
+
+TEST_P(SandboxTest, NetworkModes) {
+  Profile p = DefaultProfile(ws());
+  p.network = NetworkMode::kLoopback;
+  Outcome o =
+      Sh("python3 -c \"import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); "
+         "s.listen(); c=socket.socket(); c.connect(s.getsockname()); print('lo')\"",
+         &p);
+  EXPECT_EQ(o.out, "lo\n") << o.err;
+  o = Sh("python3 -c \"import socket; socket.socket()\" 2>&1");
+  EXPECT_NE(o.out.find("Permission denied"), std::string::npos) << o.out;
+}
+
+TEST(SanitizeTest, AnsiAndBinaryBytesAreCleanedForTheModel) {
+  EXPECT_EQ(SanitizeForModel("\x1b[31mred\x1b[0m ok\r\nline\rnext\x01\xff\ttab é"),
+            "red ok\nline\nnext\xEF\xBF\xBD\xEF\xBF\xBD\ttab é");
+  EXPECT_EQ(SanitizeForModel("\x1b]0;title\x07text"), "text");
+}
+
+INSTANTIATE_TEST_SUITE_P(Users, SandboxTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Unprivileged" : "Self"; });
+
+}  // namespace
+}  // namespace v4agent::sandbox

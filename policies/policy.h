@@ -1,0 +1,108 @@
+// Policies: what an agent run may do, loaded from YAML (docs/policies.md). Policies decide;
+// the sandbox enforces. A Policy is plain data; Decide() maps a neutral Action (run a
+// command, read or write a path, use a tool) to allow / ask / deny with the rule that decided.
+// Never runs anything and knows nothing of tools' internals or of the sandbox.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace v4agent::policies {
+
+enum class SandboxMode { kReadOnly, kWorkspaceWrite, kFullAccess };
+enum class Approval { kNever, kOnRequest, kUntrusted };
+enum class Verdict { kAllow, kAsk, kDeny };
+
+const char* SandboxModeName(SandboxMode m);
+const char* ApprovalName(Approval a);
+const char* VerdictName(Verdict v);
+
+struct CommandRule {
+  std::string id;
+  // Exactly one of: argv prefix (tokens; "*" matches any one token) or a regex searched in
+  // the command line (tokens joined by single spaces).
+  std::vector<std::string> prefix;
+  std::string regex_text;
+  std::optional<std::regex> regex;
+  Verdict decision = Verdict::kAsk;
+  std::string reason;
+  std::vector<std::string> match, not_match;  // examples checked at load
+  int line = 0;                               // where it was defined
+};
+
+struct Limits {
+  uint64_t memory_mb = 512;
+  uint64_t pids = 256;
+  uint64_t cpu_seconds = 0;
+  uint64_t file_size_mb = 1024;
+  uint64_t open_files = 1024;
+  uint64_t tmp_mb = 256;
+};
+
+struct PolicyBudgets {
+  int max_steps = 50;
+  int64_t max_tokens = 1'000'000;
+  double max_wall_seconds = 3600;
+  double command_timeout_default = 120;
+  double command_timeout_max = 600;
+};
+
+struct Policy {
+  std::string source;  // file the policy came from ("<builtin:workspace-write>" for defaults)
+  SandboxMode mode = SandboxMode::kWorkspaceWrite;
+  bool network = false;
+  std::vector<std::string> writable_roots;  // besides the workspace
+  std::vector<std::string> protected_paths = {".git/hooks", ".git/config",   ".bashrc",
+                                              ".profile",   ".bash_profile", ".zshrc"};
+  std::vector<std::string> hidden_paths;  // "~" is the user's home
+  std::vector<std::string> env_allowlist = {"PATH", "LANG", "LC_ALL", "TERM", "TZ"};
+  Limits limits;
+  Approval approval = Approval::kNever;
+  std::vector<std::string> tools_allowed;  // empty: every tool
+  PolicyBudgets budgets;
+  std::vector<CommandRule> rules;
+};
+
+struct Action {
+  enum Kind { kExec, kRead, kWrite, kTool };
+  Kind kind = kExec;
+  std::string tool;               // the tool asking (kTool: the tool itself)
+  std::vector<std::string> argv;  // kExec: a program and its arguments, or {"sh","-c",script}
+  std::string path;               // kRead / kWrite: relative to the workspace or absolute
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kAllow;
+  bool asked_as_denied = false;    // "ask" in a non-interactive run
+  std::string rule;                // id of the deciding rule, or the setting ("approval=untrusted")
+  std::string reason;              // for the model and the user
+  std::vector<std::string> trace;  // how it was reached, one line per step (explain)
+};
+
+Result<Policy> LoadPolicyFile(const std::string& path);
+// `source_name` is used in error messages as the file name.
+Result<Policy> LoadPolicyText(const std::string& text, const std::string& source_name);
+// The shipped policies by name ("read-only", "workspace-write", "full-access").
+Result<Policy> BuiltinPolicy(const std::string& name);
+
+Decision Decide(const Policy& policy, const Action& action, bool interactive = false);
+
+// Splits a shell script into its simple commands' argv (on ; && || | & and newlines,
+// honoring quotes and backslashes). Error when it cannot be split safely (unbalanced quotes,
+// command substitution, here-documents).
+Result<std::vector<std::vector<std::string>>> SplitShell(const std::string& script);
+
+// Whether `rule` matches the command `argv` (a program and its arguments) or, for a shell
+// script example, any of its simple commands.
+bool RuleMatches(const CommandRule& rule, const std::vector<std::string>& argv);
+bool RuleMatchesExample(const CommandRule& rule, const std::string& example);
+
+// Commands that only read (ls, cat, grep, git status ...), auto-allowed when untrusted.
+bool IsKnownSafeCommand(const std::vector<std::string>& argv);
+
+}  // namespace v4agent::policies

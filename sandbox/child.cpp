@@ -94,7 +94,9 @@ void SetupMounts(const ChildPlan& p) {
   // staging tmpfs below may shadow them, e.g. a workspace under /tmp).
   int root = OpenTreeClone(p.root_source);
   Check(root >= 0, "root_view");
-  Check(SetAttr(root, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), "root_readonly");
+  Check(SetAttr(root, (p.root_writable ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID |
+                         MOUNT_ATTR_NODEV),
+        "root_readonly");
   int trees[ChildPlan::kMaxTrees];
   size_t n_trees = 0;
   for (const auto& b : p.binds) {

@@ -32,6 +32,7 @@ struct ChildPlan {
   // inside the caller's own mount namespace) before the staging tmpfs shadows anything.
   static constexpr size_t kMaxTrees = 192;
   std::string root_source;
+  bool root_writable = false;
   std::string stage = "/tmp";            // where the staging tmpfs goes (our mount ns only)
   std::string newroot = "/tmp/.v4root";  // the new root inside it
   struct BindMount {

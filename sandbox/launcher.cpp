@@ -140,6 +140,7 @@ Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& ar
 
   // Mount plan.
   plan.root_source = profile.rootfs.empty() ? "/" : profile.rootfs;
+  plan.root_writable = profile.root_writable;
   if (struct stat st; stat(plan.root_source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return NotFoundError(StrCat("sandbox: root view ", plan.root_source, " is not a directory"));
   }
@@ -186,7 +187,7 @@ Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& ar
     return InvalidArgumentError(StrCat("sandbox: too many binds (", plan.binds.size(),
                                        "); at most ", ChildPlan::kMaxTrees - 8));
   }
-  report.limits_applied.push_back("root=read-only");
+  report.limits_applied.push_back(profile.root_writable ? "root=writable" : "root=read-only");
   report.limits_applied.push_back(StrCat("tmp_size=", profile.tmp_size_bytes));
 
   // Network, UTS, working directory, limits.

@@ -45,6 +45,9 @@ struct CgroupLimits {
 struct Profile {
   // Root view: the host's / read-only, or `rootfs` (a directory) read-only.
   std::string rootfs;
+  // The root view writable where the user can write (full-access policies). Everything else
+  // (namespaces, seccomp, private /tmp /dev /proc, limits) stays.
+  bool root_writable = false;
   std::vector<Bind> binds;  // e.g. the workspace, writable
   // Paths inside writable binds that stay read-only (.git/hooks, .git/config, rc files);
   // relative paths are taken inside each writable bind.

@@ -47,6 +47,9 @@ Result<Profile> ProfileFromJson(const Json& j, const std::string& source,
     if (key == "rootfs") {
       if (!v.is_string()) return Bad(source, key, "must be a string");
       p.rootfs = Expand(v, workspace);
+    } else if (key == "root_writable") {
+      if (!v.is_boolean()) return Bad(source, key, "must be true or false");
+      p.root_writable = v.get<bool>();
     } else if (key == "binds") {
       if (!v.is_array()) return Bad(source, key, "must be a list");
       for (const auto& b : v) {

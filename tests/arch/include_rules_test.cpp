@@ -46,7 +46,7 @@ const std::vector<ThirdParty>& ThirdPartyRules() {
       {std::regex(R"(^yaml-cpp/)"), "yaml-cpp", {"policies/"}},
       {std::regex(R"(^boost/)"), "Boost", {"agent/", "server/"}},
       {std::regex(R"(^openssl/)"), "OpenSSL", {"agent/", "server/"}},
-      {std::regex(R"(^pcre2\.h$)"), "PCRE2", {"engine/tokenizer/"}},
+      {std::regex(R"(^pcre2\.h$)"), "PCRE2", {"engine/tokenizer/", "tools/search_tool.cpp"}},
       {std::regex(R"(^(cuda|cuda_runtime|cublas|cublasLt|nccl|cudnn)[^/]*\.h$)"),
        "CUDA",
        {"engine/kernels/cuda/"}},

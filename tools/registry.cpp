@@ -1,0 +1,127 @@
+#include "tools/registry.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+#include "tools/builtin_tools.h"
+
+namespace v4agent::tools {
+namespace {
+
+const char* TypeOf(const Json& v) {
+  if (v.is_string()) return "string";
+  if (v.is_boolean()) return "boolean";
+  if (v.is_number_integer() || v.is_number_unsigned()) return "integer";
+  if (v.is_number()) return "number";
+  if (v.is_array()) return "array";
+  if (v.is_object()) return "object";
+  return "null";
+}
+
+bool Matches(const Json& v, const std::string& type) {
+  if (type == "number") return v.is_number();
+  if (type == "integer") return v.is_number_integer() || v.is_number_unsigned();
+  return type == TypeOf(v);
+}
+
+}  // namespace
+
+Status CheckArguments(const Json& schema, const Json& args) {
+  if (!args.is_object()) return InvalidArgumentError("the arguments must be a JSON object");
+  const Json props = schema.value("properties", Json::object());
+  for (const auto& [key, value] : args.items()) {
+    auto it = props.find(key);
+    if (it == props.end()) {
+      std::vector<std::string> names;
+      for (const auto& [k, v] : props.items()) names.push_back(k);
+      return InvalidArgumentError(
+          StrCat("unknown parameter \"", key, "\"; the parameters are: ", StrJoin(names, ", ")));
+    }
+    if (it->contains("type") && (*it)["type"].is_string() &&
+        !Matches(value, (*it)["type"].get<std::string>())) {
+      return InvalidArgumentError(StrCat("parameter \"", key, "\" must be ",
+                                         (*it)["type"].get<std::string>(), ", not ",
+                                         TypeOf(value)));
+    }
+  }
+  for (const auto& r : schema.value("required", Json::array())) {
+    if (!args.contains(r.get<std::string>())) {
+      return InvalidArgumentError(
+          StrCat("missing required parameter \"", r.get<std::string>(), "\""));
+    }
+  }
+  return Status::Ok();
+}
+
+Registry Registry::Default() {
+  Registry r;
+  AddBuiltinTools(&r);
+  return r;
+}
+
+void Registry::Add(std::unique_ptr<Tool> tool) { tools_.push_back(std::move(tool)); }
+
+Tool* Registry::Find(const std::string& name) const {
+  for (const auto& t : tools_) {
+    if (t->name() == name) return t.get();
+  }
+  return nullptr;
+}
+
+std::vector<Tool*> Registry::Allowed(const policies::Policy& policy) const {
+  std::vector<Tool*> out;
+  for (const auto& t : tools_) {
+    policies::Action a;
+    a.kind = policies::Action::kTool;
+    a.tool = t->name();
+    if (policies::Decide(policy, a).verdict == policies::Verdict::kAllow) out.push_back(t.get());
+  }
+  return out;
+}
+
+Json Registry::Schemas(const policies::Policy& policy) const {
+  Json out = Json::array();
+  for (Tool* t : Allowed(policy)) out.push_back(ToolSchema(*t));
+  return out;
+}
+
+ToolResult Invoke(const Registry& registry, ToolContext& ctx, const std::string& name,
+                  const std::string& arguments_json) {
+  Tool* tool = registry.Find(name);
+  policies::Action use;
+  use.kind = policies::Action::kTool;
+  use.tool = name;
+  if (!tool) {
+    std::vector<std::string> names;
+    for (Tool* t : registry.Allowed(ctx.policy)) names.push_back(t->name());
+    return ToolResult::Error(
+        StrCat("unknown tool \"", name, "\"; the tools are: ", StrJoin(names, ", ")));
+  }
+  policies::Decision d = policies::Decide(ctx.policy, use, ctx.interactive);
+  if (d.verdict != policies::Verdict::kAllow) {
+    ToolResult r{ToolResult::kDenied, StrCat("denied by the policy: ", d.reason)};
+    r.extra["rule"] = d.rule;
+    return r;
+  }
+  auto args = ParseJson(arguments_json.empty() ? "{}" : arguments_json, "arguments");
+  if (!args.ok()) {
+    return ToolResult::Error(
+        StrCat(name, ": the arguments are not valid JSON: ", args.status().message()));
+  }
+  if (Status s = CheckArguments(tool->parameters(), *args); !s.ok()) {
+    return ToolResult::Error(StrCat(name, ": ", s.message()));
+  }
+  for (policies::Action& a : tool->Describe(*args, ctx)) {
+    a.tool = name;
+    policies::Decision ad = policies::Decide(ctx.policy, a, ctx.interactive);
+    if (ad.verdict != policies::Verdict::kAllow) {
+      ToolResult r{ToolResult::kDenied,
+                   StrCat("denied by the policy (rule ", ad.rule, "): ", ad.reason)};
+      r.extra["rule"] = ad.rule;
+      return r;
+    }
+  }
+  return tool->Run(*args, ctx);
+}
+
+}  // namespace v4agent::tools

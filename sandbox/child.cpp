@@ -17,7 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 // Everything here runs between clone() and execve(): only syscalls and the plan's
@@ -94,8 +96,8 @@ void SetupMounts(const ChildPlan& p) {
   // staging tmpfs below may shadow them, e.g. a workspace under /tmp).
   int root = OpenTreeClone(p.root_source);
   Check(root >= 0, "root_view");
-  Check(SetAttr(root, (p.root_writable ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID |
-                         MOUNT_ATTR_NODEV),
+  Check(SetAttr(root,
+                (p.root_writable ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV),
         "root_readonly");
   int trees[ChildPlan::kMaxTrees];
   size_t n_trees = 0;
@@ -188,15 +190,54 @@ void DropCapabilities() {
   Check(syscall(SYS_capset, &hdr, data) == 0, "capabilities");
 }
 
-[[noreturn]] void Exec(const ChildPlan& p) {
-  const char* file = p.argv[0];
+// The command, parsed from the command pipe into static storage (no allocation).
+char g_cmd[kMaxCommandBytes + 1];
+char* g_argv[8192];
+char* g_envp[8192];
+const char* g_cwd = "/";
+const char* g_search = "";
+
+void ReadCommand(const ChildPlan& p) {
+  size_t n = 0;
+  for (;;) {
+    if (n >= kMaxCommandBytes) Fail("command_too_long", E2BIG);
+    const ssize_t r = read(p.cmd_fd, g_cmd + n, kMaxCommandBytes - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) Fail("command_read", errno);
+    if (r == 0) break;
+    n += static_cast<size_t>(r);
+  }
+  close(p.cmd_fd);
+  g_cmd[n] = '\0';
+  // Fields: cwd, search, argc, argv..., envc, env...
+  size_t at = 0;
+  auto next = [&]() -> char* {
+    if (at >= n) Fail("command_format", EINVAL);
+    char* f = g_cmd + at;
+    at += std::strlen(f) + 1;
+    return f;
+  };
+  g_cwd = next();
+  g_search = next();
+  const long argc = std::strtol(next(), nullptr, 10);
+  if (argc <= 0 || argc >= 8191) Fail("command_format", EINVAL);
+  for (long i = 0; i < argc; ++i) g_argv[i] = next();
+  g_argv[argc] = nullptr;
+  const long envc = std::strtol(next(), nullptr, 10);
+  if (envc < 0 || envc >= 8191) Fail("command_format", EINVAL);
+  for (long i = 0; i < envc; ++i) g_envp[i] = next();
+  g_envp[envc] = nullptr;
+}
+
+[[noreturn]] void Exec() {
+  const char* file = g_argv[0];
   if (std::strchr(file, '/')) {
-    execve(file, p.argv.data(), p.envp.data());
+    execve(file, g_argv, g_envp);
     Fail("exec", errno);
   }
   char buf[4096];
   int last = ENOENT;
-  const char* dirs = p.search_path.c_str();
+  const char* dirs = g_search;
   while (*dirs) {
     const char* end = std::strchr(dirs, ':');
     const size_t len = end ? static_cast<size_t>(end - dirs) : std::strlen(dirs);
@@ -207,7 +248,7 @@ void DropCapabilities() {
       if (at == 0) buf[at++] = '.';
       buf[at++] = '/';
       std::memcpy(buf + at, file, flen + 1);
-      execve(buf, p.argv.data(), p.envp.data());
+      execve(buf, g_argv, g_envp);
       if (errno != ENOENT && errno != ENOTDIR) last = errno;
     }
     if (!end) break;
@@ -224,7 +265,7 @@ void DropCapabilities() {
   for (const auto& [resource, lim] : p.rlimits) {
     Check(setrlimit(static_cast<__rlimit_resource>(resource), &lim) == 0, "rlimits");
   }
-  Check(chdir(p.cwd.c_str()) == 0, "cwd");
+  Check(chdir(g_cwd) == 0, "cwd");
   Check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs");
   DropCapabilities();
   if (!p.seccomp_bpf.empty()) {
@@ -233,14 +274,43 @@ void DropCapabilities() {
     prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<uint8_t*>(p.seccomp_bpf.data()));
     Check(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0, "seccomp");
   }
-  Exec(p);
+  Exec();
 }
 
 }  // namespace
 
+std::string EncodeCommand(const std::string& cwd, const std::string& search_path,
+                          const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env) {
+  std::string out;
+  auto add = [&](const std::string& f) {
+    out.append(f.c_str());  // an embedded NUL would end the field anyway
+    out.push_back('\0');
+  };
+  add(cwd);
+  add(search_path);
+  add(std::to_string(argv.size()));
+  for (const auto& a : argv) add(a);
+  add(std::to_string(env.size()));
+  for (const auto& e : env) add(e);
+  return out;
+}
+
 void RunChild(const ChildPlan& p) {
   g_plan = &p;
-  for (int fd : p.parent_fds) close(fd);
+  // Keep only our own descriptors. A sandbox prepared while another runs would otherwise hold
+  // that one's pipes (stdin never reaching EOF), and a waiting init must not hold the
+  // launcher's stdout either.
+  int keep[8] = {p.stdin_fd,  p.stdout_fd, p.stderr_fd, p.err_fd,
+                 p.status_fd, p.cmd_fd,    p.go_fd,     -1};
+  std::sort(keep, keep + 8);
+  int from = 0;
+  for (int fd : keep) {
+    if (fd < from) continue;
+    if (fd > from) syscall(SYS_close_range, from, fd - 1, 0);
+    from = fd + 1;
+  }
+  syscall(SYS_close_range, from, ~0u, 0);
   // Die with the launcher: nothing may outlive the process that owns the sandbox.
   Check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "die_with_parent");
   if (p.go_fd >= 0) {
@@ -258,6 +328,8 @@ void RunChild(const ChildPlan& p) {
   SetupMounts(p);
   if (p.network == NetworkMode::kLoopback) SetupLoopback();
   Check(sethostname(p.hostname.c_str(), p.hostname.size()) == 0, "uts");
+  // Set up and waiting: the command may have been sent already or come much later.
+  ReadCommand(p);
   // Pid 1 of the namespace stays as its init: it reaps everything and reports the command's
   // status; when it exits the kernel kills whatever is left in the namespace.
   const pid_t cmd = fork();

@@ -21,9 +21,6 @@ struct ChildPlan {
   int status_fd = -1;  // write end: the command's wait status (4 bytes)
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // the command's ends of the pipes
   int go_fd = -1;  // read end: wait for one byte before setting up (-1: no wait)
-  // The parent's ends of those pipes: closed first, or the init (which never execs) would
-  // keep the command's stdin open forever.
-  std::vector<int> parent_fds;
 
   bool new_user = true;
   std::string uid_map, gid_map;
@@ -56,15 +53,20 @@ struct ChildPlan {
 
   NetworkMode network = NetworkMode::kNone;
   std::string hostname;
-  std::string cwd;
   std::vector<std::pair<int, rlimit>> rlimits;
   std::vector<uint8_t> seccomp_bpf;
 
-  // execve inputs: argv[0] resolved against `search_path` when it has no '/'.
-  std::vector<std::string> argv_storage, env_storage;
-  std::vector<char*> argv, envp;  // null-terminated, pointing into the storage
-  std::string search_path;
+  // The command arrives on this pipe once the sandbox is set up (so a sandbox can be prepared
+  // ahead of its command): NUL-separated cwd, search PATH, argc, argv..., envc, env...
+  // argv[0] is resolved against the search PATH when it has no '/'.
+  int cmd_fd = -1;
 };
+
+// Serializes a command for ChildPlan::cmd_fd.
+std::string EncodeCommand(const std::string& cwd, const std::string& search_path,
+                          const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env);
+constexpr size_t kMaxCommandBytes = 1 << 20;
 
 // Entry point of the cloned child (pid 1 of the new pid namespace). Never returns.
 [[noreturn]] void RunChild(const ChildPlan& plan);

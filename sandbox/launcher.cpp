@@ -75,16 +75,6 @@ int ChildEntry(void* arg) { RunChild(*static_cast<const ChildPlan*>(arg)); }
 
 std::string Inside(const std::string& newroot, const std::string& path) { return newroot + path; }
 
-// The plan's argv/envp pointer arrays into its storage.
-void Finalize(ChildPlan* p) {
-  p->argv.clear();
-  for (auto& s : p->argv_storage) p->argv.push_back(s.data());
-  p->argv.push_back(nullptr);
-  p->envp.clear();
-  for (auto& s : p->env_storage) p->envp.push_back(s.data());
-  p->envp.push_back(nullptr);
-}
-
 void SetLimit(ChildPlan* p, RunReport* r, int resource, uint64_t value, const char* name) {
   if (value == 0) return;
   rlimit lim{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
@@ -128,10 +118,33 @@ HostSupport ProbeHost() {
   return h;
 }
 
-Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& argv,
-                      const RunOptions& options) {
-  if (argv.empty()) return InvalidArgumentError("sandbox: no command to run");
-  RunReport report;
+// A sandbox set up (or setting itself up) and waiting for its command.
+struct Prepared {
+  pid_t child = -1;
+  UniqueFd pidfd;
+  Pipe in, out, err, fail, status;
+  UniqueFd cmd;  // write end: the command
+  std::unique_ptr<CgroupScope> cgroup;
+  RunReport report;  // limits applied / unavailable so far
+};
+
+std::string ShapeKey(const Profile& p) {
+  // Everything a prepared sandbox fixes before its command is known.
+  std::string k =
+      StrCat(p.rootfs, "|", p.root_writable, "|", p.tmp_size_bytes, "|",
+             static_cast<int>(p.network), "|", static_cast<int>(p.seccomp), "|", p.uid, "|", p.gid,
+             "|", p.hostname, "|", p.rlimits.cpu_seconds, "|", p.rlimits.address_space, "|",
+             p.rlimits.processes, "|", p.rlimits.open_files, "|", p.rlimits.file_size, "|",
+             p.cgroup.memory_bytes, "|", p.cgroup.pids, "|", p.cgroup.cpu_percent);
+  for (const auto& b : p.binds) k += StrCat("|b", b.source, ">", b.target, b.writable);
+  for (const auto& x : p.protected_paths) k += "|p" + x;
+  for (const auto& x : p.hidden_paths) k += "|h" + x;
+  return k;
+}
+
+Result<std::unique_ptr<Prepared>> Prepare(const Profile& profile) {
+  auto prep = std::make_unique<Prepared>();
+  RunReport& report = prep->report;
   ChildPlan plan;
   // User namespace: the command runs as profile.uid inside, mapped to us outside.
   plan.new_user = true;
@@ -190,11 +203,9 @@ Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& ar
   report.limits_applied.push_back(profile.root_writable ? "root=writable" : "root=read-only");
   report.limits_applied.push_back(StrCat("tmp_size=", profile.tmp_size_bytes));
 
-  // Network, UTS, working directory, limits.
+  // Network, UTS, limits.
   plan.network = profile.network;
   plan.hostname = profile.hostname;
-  plan.cwd =
-      !profile.cwd.empty() ? profile.cwd : (writable_roots.empty() ? "/" : writable_roots.front());
   report.limits_applied.push_back(StrCat("network=", profile.network == NetworkMode::kNone ? "none"
                                                      : profile.network == NetworkMode::kLoopback
                                                          ? "loopback"
@@ -217,56 +228,39 @@ Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& ar
   report.limits_applied.push_back("capabilities=none");
 
   // cgroup v2 limits where a writable hierarchy exists; otherwise the rlimits are all we have.
-  std::unique_ptr<CgroupScope> cgroup;
+  std::unique_ptr<CgroupScope> cgroup_scope;
   const bool wants_cgroup =
       profile.cgroup.memory_bytes || profile.cgroup.pids || profile.cgroup.cpu_percent;
   if (wants_cgroup) {
     auto scope = CgroupScope::Create(profile.cgroup);
     if (scope.ok()) {
-      cgroup = std::move(scope).value();
-      for (const auto& l : cgroup->applied()) report.limits_applied.push_back(l);
+      cgroup_scope = std::move(scope).value();
+      for (const auto& l : cgroup_scope->applied()) report.limits_applied.push_back(l);
     } else {
       report.limits_unavailable.push_back(StrCat("cgroup: ", scope.status().message()));
     }
   }
 
-  // Command and environment.
-  plan.argv_storage = argv;
-  for (const std::string& name : profile.env_allowlist) {
-    if (const char* v = std::getenv(name.c_str())) plan.env_storage.push_back(name + "=" + v);
-  }
-  for (const std::string& kv : profile.env) {
-    const std::string name = kv.substr(0, kv.find('='));
-    std::erase_if(plan.env_storage, [&](const std::string& e) {
-      return e.compare(0, name.size() + 1, name + "=") == 0;
-    });
-    plan.env_storage.push_back(kv);
-  }
-  bool has_home = false;
-  for (const auto& e : plan.env_storage) has_home = has_home || e.rfind("HOME=", 0) == 0;
-  if (!has_home) plan.env_storage.push_back("HOME=/tmp");
-  const char* path_env = std::getenv("PATH");
-  plan.search_path = "/usr/local/bin:/usr/bin:/bin";
-  for (const auto& e : plan.env_storage) {
-    if (e.rfind("PATH=", 0) == 0) plan.search_path = e.substr(5);
-  }
-  if (plan.search_path.empty() && path_env) plan.search_path = path_env;
-  Finalize(&plan);
-
   // Pipes.
-  V4_ASSIGN_OR_RETURN(Pipe in, MakePipe(O_CLOEXEC));
-  V4_ASSIGN_OR_RETURN(Pipe out, MakePipe(O_CLOEXEC));
-  V4_ASSIGN_OR_RETURN(Pipe err, MakePipe(O_CLOEXEC));
-  V4_ASSIGN_OR_RETURN(Pipe fail, MakePipe(O_CLOEXEC));
-  V4_ASSIGN_OR_RETURN(Pipe status, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(prep->in, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(prep->out, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(prep->err, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(prep->fail, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(prep->status, MakePipe(O_CLOEXEC));
+  V4_ASSIGN_OR_RETURN(Pipe cmd, MakePipe(O_CLOEXEC));
+  Pipe& in = prep->in;
+  Pipe& out = prep->out;
+  Pipe& err = prep->err;
+  Pipe& fail = prep->fail;
+  Pipe& status = prep->status;
+  prep->cgroup = std::move(cgroup_scope);
+  std::unique_ptr<CgroupScope>& cgroup = prep->cgroup;
   Pipe go;
   if (cgroup) {
     V4_ASSIGN_OR_RETURN(go, MakePipe(O_CLOEXEC));
     plan.go_fd = go.read.get();
   }
-  plan.parent_fds = {in.write.get(), out.read.get(), err.read.get(), fail.read.get(),
-                     status.read.get()};
-  if (go.write.valid()) plan.parent_fds.push_back(go.write.get());
+  plan.cmd_fd = cmd.read.get();
   plan.stdin_fd = in.read.get();
   plan.stdout_fd = out.write.get();
   plan.stderr_fd = err.write.get();
@@ -279,14 +273,14 @@ Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& ar
   constexpr size_t kStack = 256 * 1024;
   void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (stack == MAP_FAILED) return ErrnoError("sandbox: child stack", errno);
-  Stopwatch wall;
   int pidfd_raw = -1;
   const pid_t child =
       clone(ChildEntry, static_cast<char*>(stack) + kStack, flags, &plan, &pidfd_raw);
   const int clone_errno = errno;
   munmap(stack, kStack);
   if (child < 0) return ErrnoError("sandbox: clone", clone_errno);
-  UniqueFd pidfd(pidfd_raw);
+  prep->child = child;
+  prep->pidfd = UniqueFd(pidfd_raw);
   if (cgroup) {
     Status s = cgroup->AddProcess(child);
     if (!s.ok()) report.limits_unavailable.push_back(StrCat("cgroup: ", s.message()));
@@ -301,6 +295,68 @@ Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& ar
   err.write.Reset();
   fail.write.Reset();
   status.write.Reset();
+  cmd.read.Reset();
+  prep->cmd = std::move(cmd.write);
+  return prep;
+}
+
+// Sends the command to a prepared sandbox and sees it through.
+Result<RunReport> Execute(std::unique_ptr<Prepared> prep, const Profile& profile,
+                          const std::vector<std::string>& argv, const RunOptions& options,
+                          const std::function<void()>& after_start) {
+  RunReport report = std::move(prep->report);
+  Pipe& in = prep->in;
+  Pipe& out = prep->out;
+  Pipe& err = prep->err;
+  Pipe& fail = prep->fail;
+  Pipe& status = prep->status;
+  UniqueFd& pidfd = prep->pidfd;
+  const pid_t child = prep->child;
+  std::unique_ptr<CgroupScope>& cgroup = prep->cgroup;
+  // Command and environment: nothing from our environment but the allowlist.
+  std::vector<std::string> env;
+  for (const std::string& name : profile.env_allowlist) {
+    if (const char* v = std::getenv(name.c_str())) env.push_back(name + "=" + v);
+  }
+  for (const std::string& kv : profile.env) {
+    const std::string name = kv.substr(0, kv.find('='));
+    std::erase_if(
+        env, [&](const std::string& e) { return e.compare(0, name.size() + 1, name + "=") == 0; });
+    env.push_back(kv);
+  }
+  bool has_home = false;
+  for (const auto& e : env) has_home = has_home || e.rfind("HOME=", 0) == 0;
+  if (!has_home) env.push_back("HOME=/tmp");
+  std::string search = "/usr/local/bin:/usr/bin:/bin";
+  for (const auto& e : env) {
+    if (e.rfind("PATH=", 0) == 0) search = e.substr(5);
+  }
+  std::string cwd = profile.cwd;
+  if (cwd.empty()) {
+    cwd = "/";
+    for (const Bind& b : profile.binds) {
+      if (b.writable) {
+        cwd = b.target.empty() ? b.source : b.target;
+        break;
+      }
+    }
+  }
+  const std::string blob = EncodeCommand(cwd, search, argv, env);
+  if (blob.size() > kMaxCommandBytes) {
+    syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+    waitpid(child, nullptr, 0);
+    return InvalidArgumentError(StrCat("sandbox: the command and environment take ", blob.size(),
+                                       " bytes; at most ", kMaxCommandBytes));
+  }
+  Stopwatch wall;
+  for (size_t off = 0; off < blob.size();) {
+    const ssize_t w = write(prep->cmd.get(), blob.data() + off, blob.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) break;  // the child died during setup: its failure record says why
+    off += static_cast<size_t>(w);
+  }
+  prep->cmd.Reset();
+  if (after_start) after_start();
 
   // Parent loop: feed stdin, capture output, watch the clock and the cancel flag.
   Capture cap_out(profile.capture_bytes), cap_err(profile.capture_bytes);
@@ -434,6 +490,95 @@ Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& ar
                        static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
   report.max_rss_kb = ru.ru_maxrss;
   return report;
+}
+
+Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& argv,
+                      const RunOptions& options) {
+  if (argv.empty()) return InvalidArgumentError("sandbox: no command to run");
+  V4_ASSIGN_OR_RETURN(std::unique_ptr<Prepared> prep, Prepare(profile));
+  return Execute(std::move(prep), profile, argv, options, nullptr);
+}
+
+struct Launcher::Warm {
+  std::string key;
+  std::unique_ptr<Prepared> prepared;
+};
+
+// Preparation runs on one long-lived worker thread: a sandbox dies with the thread that
+// cloned it (PR_SET_PDEATHSIG), so that thread must outlive it, and the clone's cost stays
+// off the caller's path.
+Launcher::Launcher() : worker_([this] { Work(); }) {}
+
+Launcher::~Launcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  Discard();
+}
+
+void Launcher::Discard() {
+  if (!warm_) return;
+  Prepared& p = *warm_->prepared;
+  syscall(SYS_pidfd_send_signal, p.pidfd.get(), SIGKILL, nullptr, 0);
+  waitpid(p.child, nullptr, 0);
+  warm_.reset();
+}
+
+void Launcher::Work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || pending_ != nullptr; });
+    if (stop_) return;
+    std::unique_ptr<Profile> profile = std::move(pending_);
+    preparing_ = true;
+    lock.unlock();
+    auto next = Prepare(*profile);
+    lock.lock();
+    preparing_ = false;
+    if (next.ok()) {
+      Discard();
+      warm_ = std::make_unique<Warm>(Warm{ShapeKey(*profile), std::move(next).value()});
+    }
+    cv_.notify_all();
+  }
+}
+
+Result<RunReport> Launcher::Run(const Profile& profile, const std::vector<std::string>& argv,
+                                const RunOptions& options) {
+  if (argv.empty()) return InvalidArgumentError("sandbox: no command to run");
+  const std::string key = ShapeKey(profile);
+  std::unique_ptr<Prepared> prep;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    // A preparation of this shape under way finishes sooner than a fresh start would.
+    cv_.wait(lock, [&] { return !preparing_ && pending_ == nullptr; });
+    if (warm_ && warm_->key == key) {
+      // Still waiting for its command (not died during setup)?
+      pollfd pfd{warm_->prepared->pidfd.get(), POLLIN, 0};
+      if (poll(&pfd, 1, 0) == 0) {
+        prep = std::move(warm_->prepared);
+        warm_.reset();
+      }
+    }
+    Discard();
+  }
+  if (!prep) {
+    V4_ASSIGN_OR_RETURN(prep, Prepare(profile));
+    ++cold_starts_;
+  } else {
+    ++warm_starts_;
+  }
+  // While this command runs, the worker sets up the next sandbox of the same shape.
+  auto prepare_next = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = std::make_unique<Profile>(profile);
+    cv_.notify_all();
+  };
+  return Execute(std::move(prep), profile, argv, options, prepare_next);
 }
 
 }  // namespace v4agent::sandbox

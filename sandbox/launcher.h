@@ -6,9 +6,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -28,6 +32,35 @@ struct RunOptions {
 // including a setup step that failed inside the sandbox.
 Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& argv,
                       const RunOptions& options = {});
+
+// Runs commands like Run(), keeping one sandbox of the last profile's shape set up ahead: while
+// a command runs, a worker thread prepares the next sandbox (namespaces, mounts, limits), so
+// the next Run only sends its command. The command, environment, cwd, stdin and timeout may
+// differ from call to call; another shape starts cold. Thread-safe.
+class Launcher {
+ public:
+  Launcher();
+  ~Launcher();
+  Launcher(const Launcher&) = delete;
+  Launcher& operator=(const Launcher&) = delete;
+  Result<RunReport> Run(const Profile& profile, const std::vector<std::string>& argv,
+                        const RunOptions& options = {});
+  int warm_starts() const { return warm_starts_; }
+  int cold_starts() const { return cold_starts_; }
+
+ private:
+  struct Warm;
+  void Discard();  // needs mu_
+  void Work();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<Warm> warm_;
+  std::unique_ptr<Profile> pending_;  // the next shape to prepare
+  bool preparing_ = false;
+  bool stop_ = false;
+  int warm_starts_ = 0, cold_starts_ = 0;
+  std::thread worker_;  // last: starts after the members it uses
+};
 
 // What this machine offers, for reports and docs: cgroup v2 controllers we may use, and
 // whether unprivileged user namespaces are allowed.

@@ -168,7 +168,11 @@ static Result<SeccompProgram> CompileSeccompProgram(SeccompMode mode, NetworkMod
   SeccompProgram prog;
   if (mode == SeccompMode::kOff) return prog;
   const bool allow_list = mode == SeccompMode::kAllowList;
-  scmp_filter_ctx ctx = seccomp_init(allow_list ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW);
+  // The allow-list answers everything else with ENOSYS ("not here"), which programs take as a
+  // missing feature; its argument rules say EPERM. (libseccomp refuses a rule whose action is
+  // the default one, so the two must differ.)
+  const uint32_t default_action = allow_list ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
+  scmp_filter_ctx ctx = seccomp_init(default_action);
   if (!ctx) return InternalError("seccomp_init failed");
   struct Free {
     scmp_filter_ctx c;
@@ -188,6 +192,7 @@ static Result<SeccompProgram> CompileSeccompProgram(SeccompMode mode, NetworkMod
     uint32_t action = SCMP_ACT_ALLOW;
     if (rule.action == RuleAction::kErrno) action = SCMP_ACT_ERRNO(rule.errno_value);
     if (rule.action == RuleAction::kKill) action = SCMP_ACT_KILL_PROCESS;
+    if (action == default_action) continue;  // the default already does it
     std::vector<scmp_arg_cmp> cmps;
     for (const ArgMatch& a : rule.args) {
       switch (a.op) {

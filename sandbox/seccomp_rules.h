@@ -33,8 +33,8 @@ struct SeccompRule {
 // Deny-list rules for `network` (socket families other than AF_UNIX are refused when the
 // network is off).
 std::vector<SeccompRule> DenyListRules(NetworkMode network);
-// Allow-list: these syscalls run, everything else fails with EPERM (ENOSYS for clone3) plus
-// the deny-list's argument checks on clone, socket and ioctl.
+// Allow-list: these syscalls run, everything else fails with ENOSYS, plus the deny-list's
+// argument checks on clone, socket, ioctl and personality (EPERM / EACCES).
 std::vector<SeccompRule> AllowListRules(NetworkMode network);
 
 // A compiled filter for prctl(PR_SET_SECCOMP): x86-64 only (i386 and x32 calls kill the

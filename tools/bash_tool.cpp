@@ -66,7 +66,7 @@ class BashTool : public Tool {
                kCwdMarker, "%s\\n' \"$PWD\" >&2; exit $__v4_status");
     sandbox::RunOptions opts;
     opts.cancel = ctx.cancel;
-    auto report = sandbox::Run(prof, {"/bin/bash", "-c", script}, opts);
+    auto report = launcher_.Run(prof, {"/bin/bash", "-c", script}, opts);
     if (!report.ok()) {
       return ToolResult{ToolResult::kFatal,
                         StrCat("bash: the sandbox failed: ", report.status().message())};
@@ -117,6 +117,8 @@ class BashTool : public Tool {
 
  private:
   std::string cwd_;  // where the last call ended, inside the workspace
+  // Keeps the next sandbox set up while the model thinks, so a call only sends its command.
+  sandbox::Launcher launcher_;
 };
 
 }  // namespace

@@ -3,6 +3,8 @@
 // as root and as an unprivileged user.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "common/strings.h"
 #include "tests/sandbox/sandbox_harness.h"
 
@@ -118,6 +120,19 @@ TEST_P(SandboxTest, OutputFloodStaysBoundedWithHeadTailAndCount) {
   EXPECT_LT(o.out.size(), 70u * 1024);
 }
 
+TEST_P(SandboxTest, AllowListProfileRunsOrdinaryToolsAndRefusesTheRest) {
+  Profile p = DefaultProfile(ws());
+  p.seccomp = SeccompMode::kAllowList;
+  Outcome o =
+      Sh("ls / >/dev/null && python3 -c 'print(6*7)' && git --version >/dev/null && "
+         "echo ok; unshare -Ur true 2>/dev/null || echo no-userns; "
+         "python3 -c \"import ctypes; l=ctypes.CDLL(None, use_errno=True); "
+         "print(l.syscall(321, 0, 0, 0), ctypes.get_errno())\"",
+         &p);
+  EXPECT_EQ(o.out, "42\nok\nno-userns\n-1 38\n") << o.err;  // bpf: ENOSYS
+  EXPECT_NE(DumpJson(o.report["limits_applied"]).find("seccomp=allow-list"), std::string::npos);
+}
+
 TEST_P(SandboxTest, NetworkModes) {
   Profile p = DefaultProfile(ws());
   p.network = NetworkMode::kLoopback;
@@ -128,6 +143,41 @@ TEST_P(SandboxTest, NetworkModes) {
   EXPECT_EQ(o.out, "lo\n") << o.err;
   o = Sh("python3 -c \"import socket; socket.socket()\" 2>&1");
   EXPECT_NE(o.out.find("Permission denied"), std::string::npos) << o.out;
+}
+
+TEST(LauncherTest, PreparedSandboxesRunEachCommandWithItsOwnArgsEnvCwdAndStdin) {
+  testing::Workspace ws;
+  ASSERT_EQ(std::system(StrCat("mkdir -p ", ws.path(), "/sub").c_str()), 0);
+  Launcher launcher;
+  for (int i = 0; i < 6; ++i) {
+    Profile p = DefaultProfile(ws.path());
+    p.env = {StrCat("STEP=", i)};
+    p.cwd = i % 2 ? ws.path() + "/sub" : ws.path();
+    p.stdin_data = StrCat("in", i);
+    auto r = launcher.Run(p, {"/bin/sh", "-c", "echo $STEP $(basename $PWD) $(cat); exit $STEP"});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(
+        r->out.Text(),
+        StrCat(i, " ", i % 2 ? std::string("sub") : ws.path().substr(ws.path().rfind('/') + 1),
+               " in", i, "\n"));
+    EXPECT_EQ(r->exit_code, i);
+  }
+  EXPECT_EQ(launcher.cold_starts(), 1);
+  EXPECT_EQ(launcher.warm_starts(), 5);
+  // Another shape (network on loopback) cannot use the prepared sandbox.
+  Profile lo = DefaultProfile(ws.path());
+  lo.network = NetworkMode::kLoopback;
+  auto r = launcher.Run(lo, {"/bin/true"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(launcher.cold_starts(), 2);
+  // Timeouts and setup failures behave as in a cold start.
+  lo.timeout_seconds = 1;
+  r = launcher.Run(lo, {"/bin/sh", "-c", "sleep 30"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timed_out);
+  r = launcher.Run(lo, {"no-such-program-xyz"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->failed_step, "exec");
 }
 
 TEST(SanitizeTest, AnsiAndBinaryBytesAreCleanedForTheModel) {

@@ -10,6 +10,7 @@
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -92,7 +93,9 @@ Attempt Exchange(Stream& stream, const http::request<http::string_body>& req,
   }
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
+  // Not boost::none: Boost 1.74 compares a Content-Length with the optional limit, and any
+  // length is "greater" than none, so every non-chunked response would fail.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   http::read_header(stream, buffer, parser, ec);
   if (ec) {
     out.status = UnavailableError(StrCat(where, ": reading response header: ", ec.message()));

@@ -26,6 +26,7 @@ struct CannedResponse {
   int status = 200;
   std::string content_type = "text/event-stream";
   std::vector<std::string> chunks;  // written separately to exercise streaming
+  bool content_length = false;      // send Content-Length (as most servers do) instead of close
 };
 
 class LoopbackChatServer {
@@ -101,8 +102,13 @@ class LoopbackChatServer {
           bodies_.back() = "MISSING AUTH";
         }
       }
+      size_t length = 0;
+      for (const auto& c : r.chunks) length += c.size();
       std::string head = "HTTP/1.1 " + std::to_string(r.status) +
-                         " X\r\nContent-Type: " + r.content_type + "\r\nConnection: close\r\n\r\n";
+                         " X\r\nContent-Type: " + r.content_type + "\r\nConnection: close\r\n" +
+                         (r.content_length ? "Content-Length: " + std::to_string(length) + "\r\n"
+                                           : std::string()) +
+                         "\r\n";
       asio::write(socket, asio::buffer(head), ec);
       for (const auto& c : r.chunks) {
         asio::write(socket, asio::buffer(c), ec);
@@ -270,6 +276,28 @@ TEST(OpenAIClientTest, NonStreamedResponse) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->content, "done");
   EXPECT_EQ(c->tokens_prefilled, 10);
+}
+
+TEST(OpenAIClientTest, ResponsesWithContentLengthAreRead) {
+  // Boost 1.74 rejects every Content-Length body when the parser's limit is "none"; servers
+  // send one on JSON answers and errors, so both must come through.
+  Json resp{{"choices",
+             {{{"index", 0},
+               {"finish_reason", "stop"},
+               {"message", {{"role", "assistant"}, {"content", "sized"}}}}}}};
+  CannedResponse ok{200, "application/json", {resp.dump()}, true};
+  CannedResponse bad{400, "application/json", {R"({"error":"bad model"})"}, true};
+  LoopbackChatServer server({ok, bad});
+  auto o = Options(server.url());
+  o.stream = false;
+  OpenAIClient client(o);
+  auto c = client.Complete(Request(), nullptr);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->content, "sized");
+  auto e = client.Complete(Request(), nullptr);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("HTTP 400"), std::string::npos) << e.status().ToString();
+  EXPECT_NE(e.status().message().find("bad model"), std::string::npos);
 }
 
 TEST(OpenAIClientTest, ConnectionRefusedIsAnError) {

@@ -46,7 +46,8 @@ TEST(InProcessRunTest, FiveTurnsPrefillOnlyNewTokensAndMatchAFullPrefill) {
   LoopOptions o;
   o.task = "Read notes.txt.";
   o.system_prompt = "You are a careful agent.";
-  o.trajectory_path = ws.path() + "/../" + "inprocess-run.jsonl";
+  ScopedTempDir out;  // outside the workspace, so the tools never see it
+  o.trajectory_path = out.path() + "/inprocess-run.jsonl";
   o.workspace = ws.path();
   o.budgets = BudgetsFromPolicy(*policy);
   o.max_tokens_per_turn = 160;
@@ -78,7 +79,6 @@ TEST(InProcessRunTest, FiveTurnsPrefillOnlyNewTokensAndMatchAFullPrefill) {
   ASSERT_EQ(fresh.last_logits().size(), client.session().last_logits().size());
   EXPECT_EQ(0, std::memcmp(fresh.last_logits().data(), client.session().last_logits().data(),
                            fresh.last_logits().size() * sizeof(float)));
-  std::remove(o.trajectory_path.c_str());
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ constexpr char kUsage[] =
     "                           [--network none|loopback|host] [--timeout SECONDS]\n"
     "                           [--memory MB] [--pids N] [--report FILE] -- CMD [ARGS...]\n"
     "Runs CMD with the host root read-only, the workspace (default: the current directory)\n"
-    "writable, a private /tmp, /dev and /proc, no network, 512 MB, 256 processes and 60 s\n"
+    "writable, a private /tmp, /dev and /proc, no network, 2048 MB, 256 processes and 60 s\n"
     "unless told otherwise; --profile FILE (JSON, see docs/sandbox.md) replaces the defaults\n"
     "and the other flags then adjust it. stdout/stderr pass through; the exit code is CMD's,\n"
     "128+signal when it was killed, 124 on timeout, 125 when the sandbox failed to start.";
@@ -68,8 +68,8 @@ int Run(const std::vector<std::string>& args) {
     }
   }
   auto timeout = flags->GetDouble("timeout", profile.timeout_seconds);
-  auto memory = flags->GetInt("memory", static_cast<int64_t>(profile.rlimits.address_space >> 20));
-  auto pids = flags->GetInt("pids", static_cast<int64_t>(profile.rlimits.processes));
+  auto memory = flags->GetInt("memory", static_cast<int64_t>(profile.cgroup.memory_bytes >> 20));
+  auto pids = flags->GetInt("pids", static_cast<int64_t>(profile.cgroup.pids));
   for (const Status& s : {timeout.status(), memory.status(), pids.status()}) {
     if (!s.ok()) {
       std::fprintf(stderr, "%s\n%s\n", s.message().c_str(), kUsage);
@@ -81,9 +81,9 @@ int Run(const std::vector<std::string>& args) {
     return 2;
   }
   profile.timeout_seconds = *timeout;
-  profile.rlimits.address_space = static_cast<uint64_t>(*memory) << 20;
+  // The sandbox enforces these with a cgroup where it can, else with the fallbacks its
+  // report names.
   profile.cgroup.memory_bytes = static_cast<uint64_t>(*memory) << 20;
-  profile.rlimits.processes = static_cast<uint64_t>(*pids);
   profile.cgroup.pids = static_cast<uint64_t>(*pids);
   if (!isatty(STDIN_FILENO)) {
     auto in = ReadFile("/dev/stdin");

@@ -36,7 +36,7 @@ struct CommandRule {
 };
 
 struct Limits {
-  uint64_t memory_mb = 512;
+  uint64_t memory_mb = 2048;
   uint64_t pids = 256;
   uint64_t cpu_seconds = 0;
   uint64_t file_size_mb = 1024;
@@ -57,8 +57,12 @@ struct Policy {
   SandboxMode mode = SandboxMode::kWorkspaceWrite;
   bool network = false;
   std::vector<std::string> writable_roots;  // besides the workspace
-  std::vector<std::string> protected_paths = {".git/hooks", ".git/config",   ".bashrc",
-                                              ".profile",   ".bash_profile", ".zshrc"};
+  // The sandbox's default list (sandbox/launcher.cpp DefaultProtectedPaths), repeated here
+  // because policies know nothing of the sandbox; tests/policies checks they agree.
+  std::vector<std::string> protected_paths = {
+      ".git/hooks",   ".git/config", ".bashrc", ".bash_profile", ".bash_login",
+      ".bash_logout", ".profile",    ".zshrc",  ".zshenv",       ".zprofile",
+      ".zlogin",      ".envrc",      ".vscode"};
   std::vector<std::string> hidden_paths;  // "~" is the user's home
   std::vector<std::string> env_allowlist = {"PATH", "LANG", "LC_ALL", "TERM", "TZ"};
   Limits limits;

@@ -90,6 +90,22 @@ bool MoveTo(int tree, const std::string& target) {
   return syscall(SYS_move_mount, tree, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) == 0;
 }
 
+// A detached read-only mount of an empty file, cloned over hidden and secret files.
+int g_empty_tree = -1;
+
+// An empty file where the command cannot write (EROFS), unlike /dev/null, which swallows writes.
+void MaskFile(const char* target, const char* step) {
+  const int tree = static_cast<int>(syscall(SYS_open_tree, g_empty_tree, "",
+                                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+  Check(tree >= 0 && MoveTo(tree, target), step);
+  close(tree);
+}
+
+void MaskDir(const char* target, const char* options, const char* step) {
+  Check(mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, options) == 0,
+        step);
+}
+
 void SetupMounts(const ChildPlan& p) {
   Check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "mount_private");
   // Clone every source tree first, while the host paths still resolve as on the host (the
@@ -115,10 +131,17 @@ void SetupMounts(const ChildPlan& p) {
     Check(tree >= 0, "dev_node_open");
     trees[n_trees++] = tree;
   }
-  const int devnull = OpenTreeClone(p.devnull);
-  Check(devnull >= 0 && SetAttr(devnull, MOUNT_ATTR_RDONLY), "hide_open");
   Check(mount("tmpfs", p.stage.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=64k") == 0,
         "stage_tmpfs");
+  {
+    const int fd = open(p.empty_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    Check(fd >= 0, "empty_file");
+    close(fd);
+    g_empty_tree = OpenTreeClone(p.empty_file);
+    Check(g_empty_tree >= 0 && SetAttr(g_empty_tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                         MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC),
+          "empty_file_tree");
+  }
   Check(mkdir(p.newroot.c_str(), 0755) == 0, "stage_mkdir");
   Check(MoveTo(root, p.newroot), "root_attach");
   close(root);
@@ -135,15 +158,9 @@ void SetupMounts(const ChildPlan& p) {
   for (const auto& h : p.hidden) {
     if (access(h.target.c_str(), F_OK) != 0) continue;
     if (h.is_dir) {
-      Check(mount("tmpfs", h.target.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "mode=000,size=4k") == 0,
-            "hide_dir");
+      MaskDir(h.target.c_str(), "mode=000,size=4k", "hide_dir");
     } else {
-      // A detached tree attaches once: clone the clone for each hidden file.
-      int tree = static_cast<int>(
-          syscall(SYS_open_tree, devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
-      Check(tree >= 0 && MoveTo(tree, h.target), "hide_file");
-      close(tree);
+      MaskFile(h.target.c_str(), "hide_file");
     }
   }
   Check(
@@ -155,7 +172,14 @@ void SetupMounts(const ChildPlan& p) {
     Check(MoveTo(trees[first_dev + i], target), "dev_node_bind");
     close(trees[first_dev + i]);
   }
-  close(devnull);
+  // POSIX semaphores and shared memory (Python's multiprocessing) live in /dev/shm.
+  Check(MakePath(p.shm_target, true) && mount("tmpfs", p.shm_target.c_str(), "tmpfs",
+                                              MS_NOSUID | MS_NODEV, p.shm_options.c_str()) == 0,
+        "dev_shm");
+  // A devpts instance of our own: ptys for script/expect/tests, none of the host's.
+  Check(MakePath(p.pts_target, true) && mount("devpts", p.pts_target.c_str(), "devpts",
+                                              MS_NOSUID | MS_NOEXEC, p.pts_options.c_str()) == 0,
+        "dev_pts");
   for (const auto& [link, target] : p.dev_links) {
     Check(symlink(target.c_str(), link.c_str()) == 0, "dev_symlink");
   }
@@ -166,6 +190,7 @@ void SetupMounts(const ChildPlan& p) {
   Check(syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
   Check(umount2(".", MNT_DETACH) == 0, "old_root_detach");
   Check(chdir("/") == 0, "pivot_chdir");
+  if (!p.pid_max.empty()) Check(WriteWhole("/proc/sys/kernel/pid_max", p.pid_max), "pid_max");
 }
 
 void SetupLoopback() {
@@ -190,10 +215,26 @@ void DropCapabilities() {
   Check(syscall(SYS_capset, &hdr, data) == 0, "capabilities");
 }
 
+// Tests of the seccomp layer: the command (uid != 0 inside) would lose every capability at
+// execve; made ambient, the user namespace's capabilities survive it.
+void KeepCapabilitiesAcrossExec() {
+  struct __user_cap_header_struct hdr {
+    _LINUX_CAPABILITY_VERSION_3, 0
+  };
+  struct __user_cap_data_struct data[2]{};
+  Check(syscall(SYS_capget, &hdr, data) == 0, "capabilities");
+  data[0].inheritable = data[0].permitted;
+  data[1].inheritable = data[1].permitted;
+  Check(syscall(SYS_capset, &hdr, data) == 0, "capabilities");
+  for (int cap = 0; cap <= 63; ++cap) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+}
+
 // The command, parsed from the command pipe into static storage (no allocation).
 char g_cmd[kMaxCommandBytes + 1];
 char* g_argv[8192];
 char* g_envp[8192];
+const char* g_mounts[4096];  // each: the LateMount kind letter, then the path
+long g_mount_count = 0;
 const char* g_cwd = "/";
 const char* g_search = "";
 
@@ -227,6 +268,50 @@ void ReadCommand(const ChildPlan& p) {
   if (envc < 0 || envc >= 8191) Fail("command_format", EINVAL);
   for (long i = 0; i < envc; ++i) g_envp[i] = next();
   g_envp[envc] = nullptr;
+  g_mount_count = std::strtol(next(), nullptr, 10);
+  if (g_mount_count < 0 || g_mount_count > 4096) Fail("command_format", EINVAL);
+  for (long i = 0; i < g_mount_count; ++i) {
+    g_mounts[i] = next();
+    if (g_mounts[i][0] == '\0' || g_mounts[i][1] != '/') Fail("command_format", EINVAL);
+  }
+}
+
+// The protected-path and secret mounts of this command (sandbox/protected_paths.h): made by
+// the init, which holds CAP_SYS_ADMIN over the sandbox's mount namespace, before the command
+// exists. Symlinks are never followed in the last component.
+void LateMounts() {
+  for (long i = 0; i < g_mount_count; ++i) {
+    const char kind = g_mounts[i][0];
+    const char* path = g_mounts[i] + 1;
+    switch (kind) {
+      case LateMount::kPin:
+      case LateMount::kReadOnly: {
+        const int tree = OpenTreeClone(path);
+        Check(tree >= 0, "protect_open");
+        if (kind == LateMount::kReadOnly) {
+          Check(SetAttr(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV),
+                "protect_readonly");
+        }
+        Check(MoveTo(tree, path), "protect_attach");
+        close(tree);
+        break;
+      }
+      case LateMount::kMaskFile:
+      case LateMount::kMaskDir: {
+        // Nothing to hide where the sandbox's view has nothing (under a hidden directory).
+        struct stat st;
+        if (lstat(path, &st) != 0) break;
+        if (kind == LateMount::kMaskFile) {
+          MaskFile(path, "secret_file");
+        } else {
+          MaskDir(path, "mode=555,size=4k", "secret_dir");
+        }
+        break;
+      }
+      default:
+        Fail("command_format", EINVAL);
+    }
+  }
 }
 
 [[noreturn]] void Exec() {
@@ -267,7 +352,11 @@ void ReadCommand(const ChildPlan& p) {
   }
   Check(chdir(g_cwd) == 0, "cwd");
   Check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs");
-  DropCapabilities();
+  if (p.drop_capabilities) {
+    DropCapabilities();
+  } else {
+    KeepCapabilitiesAcrossExec();
+  }
   if (!p.seccomp_bpf.empty()) {
     struct sock_fprog prog {};
     prog.len = static_cast<unsigned short>(p.seccomp_bpf.size() / sizeof(struct sock_filter));
@@ -280,8 +369,8 @@ void ReadCommand(const ChildPlan& p) {
 }  // namespace
 
 std::string EncodeCommand(const std::string& cwd, const std::string& search_path,
-                          const std::vector<std::string>& argv,
-                          const std::vector<std::string>& env) {
+                          const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                          const std::vector<LateMount>& mounts) {
   std::string out;
   auto add = [&](const std::string& f) {
     out.append(f.c_str());  // an embedded NUL would end the field anyway
@@ -293,6 +382,8 @@ std::string EncodeCommand(const std::string& cwd, const std::string& search_path
   for (const auto& a : argv) add(a);
   add(std::to_string(env.size()));
   for (const auto& e : env) add(e);
+  add(std::to_string(mounts.size()));
+  for (const auto& m : mounts) add(std::string(1, static_cast<char>(m.kind)) + m.path);
   return out;
 }
 
@@ -330,6 +421,7 @@ void RunChild(const ChildPlan& p) {
   Check(sethostname(p.hostname.c_str(), p.hostname.size()) == 0, "uts");
   // Set up and waiting: the command may have been sent already or come much later.
   ReadCommand(p);
+  LateMounts();
   // Pid 1 of the namespace stays as its init: it reaps everything and reports the command's
   // status; when it exits the kernel kills whatever is left in the namespace.
   const pid_t cmd = fork();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sandbox/profile.h"
+#include "sandbox/protected_paths.h"
 
 namespace v4agent::sandbox {
 
@@ -44,28 +45,40 @@ struct ChildPlan {
     bool is_dir = true;
   };
   std::vector<Hidden> hidden;
-  std::string devnull = "/dev/null";  // bound over hidden files
+  // An empty read-only file made in the staging tmpfs, bound over hidden and secret files.
+  std::string empty_file = "/tmp/.v4empty";
   std::string tmp_target, tmp_options;
+  std::string shm_target, shm_options;  // a private, size-capped /dev/shm
+  std::string pts_target, pts_options;  // a private devpts instance
   std::string dev_target;
   std::vector<std::pair<std::string, std::string>> dev_nodes;  // host node -> target file
   std::vector<std::pair<std::string, std::string>> dev_links;  // link path -> target
   std::string proc_target;
+  // When not empty: written to the pid namespace's /proc/sys/kernel/pid_max (the process
+  // limit of last resort where no cgroup can be used and we are host root).
+  std::string pid_max;
 
   NetworkMode network = NetworkMode::kNone;
+  // kProxy: the init relays connections to 127.0.0.1:kProxyPort to this unix socket path
+  // (inside the sandbox's view).
+  std::string proxy_socket;
   std::string hostname;
   std::vector<std::pair<int, rlimit>> rlimits;
   std::vector<uint8_t> seccomp_bpf;
+  bool drop_capabilities = true;
 
   // The command arrives on this pipe once the sandbox is set up (so a sandbox can be prepared
-  // ahead of its command): NUL-separated cwd, search PATH, argc, argv..., envc, env...
-  // argv[0] is resolved against the search PATH when it has no '/'.
+  // ahead of its command): NUL-separated cwd, search PATH, argc, argv..., envc, env...,
+  // mountc, mounts... (each its kind letter followed by the path). argv[0] is resolved
+  // against the search PATH when it has no '/'. The init makes the mounts before it starts
+  // the command; a mount that fails fails the setup.
   int cmd_fd = -1;
 };
 
 // Serializes a command for ChildPlan::cmd_fd.
 std::string EncodeCommand(const std::string& cwd, const std::string& search_path,
-                          const std::vector<std::string>& argv,
-                          const std::vector<std::string>& env);
+                          const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                          const std::vector<LateMount>& mounts = {});
 constexpr size_t kMaxCommandBytes = 1 << 20;
 
 // Entry point of the cloned child (pid 1 of the new pid namespace). Never returns.

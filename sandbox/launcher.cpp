@@ -9,11 +9,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -23,7 +25,9 @@
 #include "common/unique_fd.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
+#include "sandbox/protected_paths.h"
 #include "sandbox/seccomp_rules.h"
+#include "sandbox/secret_scan.h"
 
 extern char** environ;
 
@@ -75,6 +79,32 @@ int ChildEntry(void* arg) { RunChild(*static_cast<const ChildPlan*>(arg)); }
 
 std::string Inside(const std::string& newroot, const std::string& path) { return newroot + path; }
 
+// Whether the running kernel is at least major.minor (uname's release).
+bool KernelAtLeast(int major, int minor) {
+  utsname u{};
+  if (uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
+}
+
+const char* NetworkModeName(NetworkMode m) {
+  switch (m) {
+    case NetworkMode::kNone:
+      return "none";
+    case NetworkMode::kLoopback:
+      return "loopback";
+    case NetworkMode::kHost:
+      return "host";
+    case NetworkMode::kProxy:
+      return "proxy";
+  }
+  return "?";
+}
+
+// The kernel's floor for pid_max (RESERVED_PIDS + 1).
+constexpr uint64_t kMinPidMax = 301;
+
 void SetLimit(ChildPlan* p, RunReport* r, int resource, uint64_t value, const char* name) {
   if (value == 0) return;
   rlimit lim{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
@@ -84,14 +114,18 @@ void SetLimit(ChildPlan* p, RunReport* r, int resource, uint64_t value, const ch
 
 }  // namespace
 
+std::vector<std::string> DefaultProtectedPaths() {
+  return {".git/hooks",   ".git/config", ".bashrc", ".bash_profile", ".bash_login",
+          ".bash_logout", ".profile",    ".zshrc",  ".zshenv",       ".zprofile",
+          ".zlogin",      ".envrc",      ".vscode"};
+}
+
 Profile DefaultProfile(const std::string& workspace) {
   Profile p;
   p.binds.push_back(Bind{workspace, workspace, true});
   p.cwd = workspace;
-  p.rlimits.address_space = 512ull << 20;
-  p.rlimits.processes = 256;
   p.rlimits.file_size = 1ull << 30;
-  p.cgroup.memory_bytes = 512ull << 20;
+  p.cgroup.memory_bytes = 2ull << 30;
   p.cgroup.pids = 256;
   p.timeout_seconds = 60;
   // Credentials and sockets of the host user: never visible to a sandboxed command.
@@ -108,13 +142,13 @@ Profile DefaultProfile(const std::string& workspace) {
 
 HostSupport ProbeHost() {
   HostSupport h;
-  auto cg = FindWritableCgroup();
-  if (cg.ok()) {
-    h.cgroup_v2_writable = true;
-    h.cgroup_path = *cg;
-  } else {
-    h.cgroup_reason = std::string(cg.status().message());
-  }
+  const CgroupSupport cg = ProbeCgroups();
+  h.cgroup_v2_writable = !cg.v2_dir.empty();
+  h.cgroup_path = cg.v2_dir;
+  h.cgroup_v1_pids = cg.v1_pids;
+  h.cgroup_v1_memory = cg.v1_memory;
+  h.cgroup_reason = StrJoin(cg.reasons, "; ");
+  h.pid_namespace_pid_max = KernelAtLeast(6, 14);
   return h;
 }
 
@@ -130,15 +164,16 @@ struct Prepared {
 
 std::string ShapeKey(const Profile& p) {
   // Everything a prepared sandbox fixes before its command is known.
-  std::string k =
-      StrCat(p.rootfs, "|", p.root_writable, "|", p.tmp_size_bytes, "|",
-             static_cast<int>(p.network), "|", static_cast<int>(p.seccomp), "|", p.uid, "|", p.gid,
-             "|", p.hostname, "|", p.rlimits.cpu_seconds, "|", p.rlimits.address_space, "|",
-             p.rlimits.processes, "|", p.rlimits.open_files, "|", p.rlimits.file_size, "|",
-             p.cgroup.memory_bytes, "|", p.cgroup.pids, "|", p.cgroup.cpu_percent);
+  std::string k = StrCat(p.rootfs, "|", p.root_writable, "|", p.tmp_size_bytes, "|",
+                         static_cast<int>(p.network), "|", static_cast<int>(p.seccomp), "|", p.uid,
+                         "|", p.gid, "|", p.hostname, "|", p.keep_capabilities_for_tests, "|",
+                         p.rlimits.cpu_seconds, "|", p.rlimits.address_space, "|",
+                         p.rlimits.processes, "|", p.rlimits.open_files, "|", p.rlimits.file_size,
+                         "|", p.cgroup.memory_bytes, "|", p.cgroup.pids, "|", p.cgroup.cpu_percent);
   for (const auto& b : p.binds) k += StrCat("|b", b.source, ">", b.target, b.writable);
   for (const auto& x : p.protected_paths) k += "|p" + x;
   for (const auto& x : p.hidden_paths) k += "|h" + x;
+  k += StrCat("|s", p.shm_size_bytes, "|x", p.proxy_socket);
   return k;
 }
 
@@ -185,16 +220,22 @@ Result<std::unique_ptr<Prepared>> Prepare(const Profile& profile) {
     if (lstat(h.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
     plan.hidden.push_back({Inside(nr, h), S_ISDIR(st.st_mode)});
   }
+  plan.empty_file = plan.stage + "/.v4empty";
   plan.tmp_target = Inside(nr, "/tmp");
   plan.tmp_options = StrCat("mode=1777,size=", profile.tmp_size_bytes);
   plan.dev_target = Inside(nr, "/dev");
+  plan.shm_target = Inside(nr, "/dev/shm");
+  plan.shm_options = StrCat("mode=1777,size=", profile.shm_size_bytes);
+  plan.pts_target = Inside(nr, "/dev/pts");
+  plan.pts_options = "newinstance,ptmxmode=0666,mode=0620";
   for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
     plan.dev_nodes.emplace_back(StrCat("/dev/", dev), Inside(nr, StrCat("/dev/", dev)));
   }
   plan.dev_links = {{Inside(nr, "/dev/fd"), "/proc/self/fd"},
                     {Inside(nr, "/dev/stdin"), "/proc/self/fd/0"},
                     {Inside(nr, "/dev/stdout"), "/proc/self/fd/1"},
-                    {Inside(nr, "/dev/stderr"), "/proc/self/fd/2"}};
+                    {Inside(nr, "/dev/stderr"), "/proc/self/fd/2"},
+                    {Inside(nr, "/dev/ptmx"), "pts/ptmx"}};
   plan.proc_target = Inside(nr, "/proc");
   if (plan.binds.size() + plan.dev_nodes.size() > ChildPlan::kMaxTrees) {
     return InvalidArgumentError(StrCat("sandbox: too many binds (", plan.binds.size(),
@@ -206,13 +247,54 @@ Result<std::unique_ptr<Prepared>> Prepare(const Profile& profile) {
   // Network, UTS, limits.
   plan.network = profile.network;
   plan.hostname = profile.hostname;
-  report.limits_applied.push_back(StrCat("network=", profile.network == NetworkMode::kNone ? "none"
-                                                     : profile.network == NetworkMode::kLoopback
-                                                         ? "loopback"
-                                                         : "host"));
+  report.limits_applied.push_back(StrCat("network=", NetworkModeName(profile.network)));
+  // Memory and processes: a cgroup where one is usable; otherwise the fallbacks, each named in
+  // the report with what it does and does not cover.
+  std::unique_ptr<CgroupScope> cgroup_scope;
+  const CgroupLimits& want = profile.cgroup;
+  if (want.memory_bytes || want.pids || want.cpu_percent) {
+    auto scope = CgroupScope::Create(want);
+    if (scope.ok()) {
+      cgroup_scope = std::move(scope).value();
+      for (const auto& l : cgroup_scope->applied()) report.limits_applied.push_back(l);
+      for (const auto& l : cgroup_scope->unavailable()) report.limits_unavailable.push_back(l);
+    } else {
+      report.limits_unavailable.push_back(StrCat("cgroup: ", scope.status().message()));
+    }
+  }
+  const bool cg_memory = cgroup_scope && cgroup_scope->limits_memory();
+  const bool cg_pids = cgroup_scope && cgroup_scope->limits_pids();
+  uint64_t address_space = profile.rlimits.address_space;
+  if (!address_space && want.memory_bytes && !cg_memory) {
+    address_space = want.memory_bytes;
+    report.limits_applied.push_back(
+        StrCat("memory=", want.memory_bytes,
+               " by RLIMIT_AS (fallback: limits address space, not memory in use)"));
+  }
+  SetLimit(&plan, &report, RLIMIT_AS, address_space, "as");
+  const bool host_root = geteuid() == 0;
+  uint64_t nproc = profile.rlimits.processes;
+  if (!nproc && want.pids && !cg_pids && !host_root) nproc = want.pids;
+  if (nproc && host_root) {
+    report.limits_unavailable.push_back(
+        StrCat("rlimit_nproc=", nproc, ": the kernel does not apply RLIMIT_NPROC to host uid 0"));
+  } else {
+    SetLimit(&plan, &report, RLIMIT_NPROC, nproc, "nproc");
+  }
+  if (want.pids && !cg_pids && host_root) {
+    if (KernelAtLeast(6, 14)) {
+      const uint64_t pid_max = std::max<uint64_t>(want.pids + 1, kMinPidMax);
+      plan.pid_max = StrCat(pid_max);
+      report.limits_applied.push_back(
+          StrCat("pids<=", pid_max - 1, " by the pid namespace's pid_max=", pid_max,
+                 " (fallback: no usable pids cgroup, and the kernel's floor is ", kMinPidMax, ")"));
+    } else {
+      report.limits_unavailable.push_back(
+          "pids: no usable pids cgroup, host uid 0 and a kernel before 6.14 (no per-namespace "
+          "pid_max): no process limit applies");
+    }
+  }
   SetLimit(&plan, &report, RLIMIT_CPU, profile.rlimits.cpu_seconds, "cpu");
-  SetLimit(&plan, &report, RLIMIT_AS, profile.rlimits.address_space, "as");
-  SetLimit(&plan, &report, RLIMIT_NPROC, profile.rlimits.processes, "nproc");
   SetLimit(&plan, &report, RLIMIT_NOFILE, profile.rlimits.open_files, "nofile");
   SetLimit(&plan, &report, RLIMIT_FSIZE, profile.rlimits.file_size, "fsize");
   plan.rlimits.emplace_back(RLIMIT_CORE, rlimit{0, 0});
@@ -225,21 +307,9 @@ Result<std::unique_ptr<Prepared>> Prepare(const Profile& profile) {
                          : profile.seccomp == SeccompMode::kAllowList ? "allow-list"
                                                                       : "off"));
   report.limits_applied.push_back("no_new_privs");
-  report.limits_applied.push_back("capabilities=none");
-
-  // cgroup v2 limits where a writable hierarchy exists; otherwise the rlimits are all we have.
-  std::unique_ptr<CgroupScope> cgroup_scope;
-  const bool wants_cgroup =
-      profile.cgroup.memory_bytes || profile.cgroup.pids || profile.cgroup.cpu_percent;
-  if (wants_cgroup) {
-    auto scope = CgroupScope::Create(profile.cgroup);
-    if (scope.ok()) {
-      cgroup_scope = std::move(scope).value();
-      for (const auto& l : cgroup_scope->applied()) report.limits_applied.push_back(l);
-    } else {
-      report.limits_unavailable.push_back(StrCat("cgroup: ", scope.status().message()));
-    }
-  }
+  plan.drop_capabilities = !profile.keep_capabilities_for_tests;
+  report.limits_applied.push_back(plan.drop_capabilities ? "capabilities=none"
+                                                         : "capabilities=kept (tests only)");
 
   // Pipes.
   V4_ASSIGN_OR_RETURN(prep->in, MakePipe(O_CLOEXEC));
@@ -341,10 +411,31 @@ Result<RunReport> Execute(std::unique_ptr<Prepared> prep, const Profile& profile
       }
     }
   }
-  const std::string blob = EncodeCommand(cwd, search, argv, env);
-  if (blob.size() > kMaxCommandBytes) {
+  auto abandon = [&] {
     syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
     waitpid(child, nullptr, 0);
+  };
+  // Protected paths and secrets as they are now, not as they were when the sandbox was
+  // prepared: the init mounts them before the command starts.
+  auto guard = ProtectionGuard::Begin(profile);
+  if (!guard.ok()) {
+    abandon();
+    return guard.status();
+  }
+  std::vector<LateMount> mounts = (*guard)->mounts();
+  if (!profile.secret_patterns.empty()) {
+    const SecretScan secrets = ScanSecrets(profile);
+    mounts.insert(mounts.end(), secrets.masks.begin(), secrets.masks.end());
+    report.limits_applied.push_back(StrCat("secrets_masked=", secrets.masks.size()));
+    if (secrets.truncated) {
+      report.limits_unavailable.push_back(
+          StrCat("secret scan stopped after ", secrets.visited,
+                 " entries (secret_scan_limit): files beyond it are not masked"));
+    }
+  }
+  const std::string blob = EncodeCommand(cwd, search, argv, env, mounts);
+  if (blob.size() > kMaxCommandBytes) {
+    abandon();
     return InvalidArgumentError(StrCat("sandbox: the command and environment take ", blob.size(),
                                        " bytes; at most ", kMaxCommandBytes));
   }
@@ -486,6 +577,7 @@ Result<RunReport> Execute(std::unique_ptr<Prepared> prep, const Profile& profile
     }
   }
   if (cgroup) cgroup->Collect(&report);
+  report.protected_changes = (*guard)->Finish();
   report.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                        static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
   report.max_rss_kb = ru.ru_maxrss;

@@ -62,12 +62,16 @@ class Launcher {
   std::thread worker_;  // last: starts after the members it uses
 };
 
-// What this machine offers, for reports and docs: cgroup v2 controllers we may use, and
-// whether unprivileged user namespaces are allowed.
+// What this machine offers for enforcing limits, for reports, docs and tests.
 struct HostSupport {
   bool cgroup_v2_writable = false;
-  std::string cgroup_path;    // our cgroup's directory when writable
-  std::string cgroup_reason;  // why not, otherwise
+  std::string cgroup_path;             // our cgroup2 directory when usable
+  std::string cgroup_v1_pids;          // our writable v1 pids group, or ""
+  std::string cgroup_v1_memory;        // our writable v1 memory group, or ""
+  std::string cgroup_reason;           // why a hierarchy is not usable
+  bool pid_namespace_pid_max = false;  // pid_max is per pid namespace (Linux >= 6.14)
+  bool limits_pids() const { return cgroup_v2_writable || !cgroup_v1_pids.empty(); }
+  bool limits_memory() const { return cgroup_v2_writable || !cgroup_v1_memory.empty(); }
 };
 HostSupport ProbeHost();
 

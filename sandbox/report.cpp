@@ -35,6 +35,10 @@ Json ReportToJson(const RunReport& r) {
   }
   j["limits_applied"] = r.limits_applied;
   j["limits_unavailable"] = r.limits_unavailable;
+  j["out_of_memory"] = r.out_of_memory;
+  if (r.memory_peak_bytes >= 0) j["memory_peak_bytes"] = r.memory_peak_bytes;
+  j["forks_refused"] = r.forks_refused;
+  j["protected_changes"] = r.protected_changes;
   if (r.setup_failed()) {
     j["setup_failure"] = Json{{"step", r.failed_step},
                               {"errno", r.failed_errno},

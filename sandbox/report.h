@@ -30,6 +30,13 @@ struct RunReport {
   StreamCapture out, err;
   std::vector<std::string> limits_applied;      // "rlimit_as=536870912", "seccomp=deny-list"
   std::vector<std::string> limits_unavailable;  // "cgroup_memory: no writable cgroup v2 ..."
+  // What the kernel counted against the limits (cgroups only).
+  bool out_of_memory = false;  // the memory limit killed something
+  int64_t memory_peak_bytes = -1;
+  int64_t forks_refused = 0;  // fork/clone calls the pids limit refused
+  // Protected paths that changed or appeared during the run, found by the host-side check
+  // after the command (each names the path and what happened); empty when all held.
+  std::vector<std::string> protected_changes;
   // Setup failure inside the sandbox before the command ran: the step and its errno.
   std::string failed_step;
   int failed_errno = 0;

@@ -53,8 +53,7 @@ sandbox::Profile ProfileFromPolicy(const policies::Policy& p, const std::string&
   }
   prof.hidden_paths.push_back("/run");
   prof.env_allowlist = p.env_allowlist;
-  prof.rlimits.address_space = p.limits.memory_mb << 20;
-  prof.rlimits.processes = p.limits.pids;
+  // Memory and processes are cgroup limits; the sandbox picks its fallbacks where none exists.
   prof.rlimits.cpu_seconds = p.limits.cpu_seconds;
   prof.rlimits.file_size = p.limits.file_size_mb << 20;
   prof.rlimits.open_files = p.limits.open_files;

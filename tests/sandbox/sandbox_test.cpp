@@ -65,17 +65,34 @@ TEST_P(SandboxTest, SetupFailureNamesTheStepAndErrno) {
   EXPECT_EQ(o.report["setup_failure"]["step"], "cwd");
 }
 
-TEST_P(SandboxTest, ReportListsLimitsAndWhatIsUnavailable) {
+TEST_P(SandboxTest, ReportNamesTheMechanismOfEachLimit) {
   Outcome o = Sh("true");
   ASSERT_EQ(o.code, 0);
-  std::string applied = DumpJson(o.report["limits_applied"]);
-  for (const char* l : {"seccomp=deny-list", "rlimit_as=", "rlimit_nproc=", "no_new_privs",
-                        "network=none", "root=read-only"}) {
+  const std::string applied = DumpJson(o.report["limits_applied"]);
+  const std::string unavailable = DumpJson(o.report["limits_unavailable"]);
+  for (const char* l : {"seccomp=deny-list", "no_new_privs", "network=none", "root=read-only",
+                        "capabilities=none", "rlimit_nofile=", "rlimit_fsize="}) {
     EXPECT_NE(applied.find(l), std::string::npos) << l << " in " << applied;
   }
   const HostSupport host = ProbeHost();
-  if (!host.cgroup_v2_writable) {
-    EXPECT_NE(DumpJson(o.report["limits_unavailable"]).find("cgroup"), std::string::npos);
+  const bool as_root = !GetParam() && geteuid() == 0;
+  // Processes: a cgroup where one is usable, else RLIMIT_NPROC (never claimed for root),
+  // else the pid namespace's pid_max.
+  if (host.limits_pids() && as_root) {
+    EXPECT_NE(applied.find("pids.max=256"), std::string::npos) << applied;
+  } else if (!as_root) {
+    EXPECT_NE(applied.find("rlimit_nproc=256"), std::string::npos) << applied;
+  } else {
+    EXPECT_NE(applied.find("pid_max"), std::string::npos) << applied << unavailable;
+  }
+  if (as_root) EXPECT_EQ(applied.find("rlimit_nproc"), std::string::npos) << applied;
+  // Memory: the cgroup, else the address-space fallback, named as such.
+  if (host.limits_memory() && as_root) {
+    EXPECT_NE(applied.find("memory"), std::string::npos) << applied;
+    EXPECT_EQ(applied.find("rlimit_as"), std::string::npos) << applied;
+  } else {
+    EXPECT_NE(applied.find("by RLIMIT_AS"), std::string::npos) << applied;
+    EXPECT_NE(unavailable.find("memory"), std::string::npos) << unavailable;
   }
   EXPECT_GE(o.report["wall_seconds"].get<double>(), 0.0);
 }

@@ -264,17 +264,19 @@ Result<RunSummary> RunAgent(ModelClient& client, ToolExecutor& tools, const Loop
   auto record = [&](int step, const ToolCall& call, const ToolOutcome& out, double secs) -> Status {
     sum.seconds_tools += secs;
     ++sum.tool_calls_executed;
-    V4_RETURN_IF_ERROR(traj.Append(Json{{"type", "tool_result"},
-                                        {"step", step},
-                                        {"call_id", call.id},
-                                        {"name", call.name},
-                                        {"arguments", call.arguments},
-                                        {"decision", out.decision},
-                                        {"ok", out.ok},
-                                        {"fatal", out.fatal},
-                                        {"submitted", out.submitted},
-                                        {"output", out.output},
-                                        {"seconds", secs}}));
+    Json rec{{"type", "tool_result"},
+             {"step", step},
+             {"call_id", call.id},
+             {"name", call.name},
+             {"arguments", call.arguments},
+             {"decision", out.decision},
+             {"ok", out.ok},
+             {"fatal", out.fatal},
+             {"submitted", out.submitted},
+             {"output", out.output},
+             {"seconds", secs}};
+    if (!out.details.empty()) rec["details"] = out.details;
+    V4_RETURN_IF_ERROR(traj.Append(rec));
     st.messages.push_back(ToolMessage(call, out.output));
     if (out.submitted) {
       status = ExitStatus::kSubmitted;

@@ -11,6 +11,7 @@
 
 #include "agent/budgets.h"
 #include "agent/model_client.h"
+#include "common/json.h"
 #include "common/status.h"
 
 namespace v4agent::agent {
@@ -21,6 +22,7 @@ struct ToolOutcome {
   bool fatal = false;              // the environment is broken; the run ends with tool_fatal
   bool submitted = false;          // the call was the final submission
   std::string decision = "allow";  // policy decision recorded in the trajectory
+  Json details = Json::object();   // recorded too: network decisions, approvals, sandbox events
 };
 
 // The seam to tools/ + policies/: adapters wrap the tool registry behind this.

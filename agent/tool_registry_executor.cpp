@@ -35,6 +35,9 @@ ToolOutcome RegistryExecutor::Execute(const ToolCall& call, double timeout_secon
   o.ok = r.kind == tools::ToolResult::kOk;
   o.fatal = r.kind == tools::ToolResult::kFatal;
   o.submitted = r.submitted;
+  for (const char* key : {"network", "protected_changes", "out_of_memory", "approval"}) {
+    if (r.extra.contains(key)) o.details[key] = r.extra[key];
+  }
   if (r.submitted) o.output = ctx_->submission.empty() ? r.text : ctx_->submission;
   o.decision = r.kind == tools::ToolResult::kDenied
                    ? StrCat("deny: ", r.extra.value("rule", std::string("policy")))

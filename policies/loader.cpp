@@ -87,7 +87,7 @@ struct Loader {
   Status Sandbox(const YAML::Node& n, Policy* p) const {
     V4_RETURN_IF_ERROR(Keys(n, "sandbox",
                             {"mode", "network", "writable_roots", "protected_paths", "hidden_paths",
-                             "env_allowlist", "limits"}));
+                             "secrets", "secret_roots", "env_allowlist", "limits"}));
     if (auto m = n["mode"]) {
       V4_ASSIGN_OR_RETURN(std::string mode, Str(m, "sandbox.mode"));
       if (mode == "read-only") {
@@ -103,7 +103,25 @@ struct Loader {
       }
     }
     if (auto x = n["network"]) {
-      V4_ASSIGN_OR_RETURN(p->network, Bool(x, "sandbox.network"));
+      if (x.IsMap()) {
+        V4_RETURN_IF_ERROR(Keys(x, "sandbox.network", {"allow"}));
+        if (!x["allow"]) return At(x, "sandbox.network: a map needs an allow list");
+        V4_ASSIGN_OR_RETURN(p->network_allow, Strings(x["allow"], "sandbox.network.allow"));
+        if (p->network_allow.empty()) {
+          return At(x["allow"], "sandbox.network.allow: an empty allowlist; say false instead");
+        }
+        for (size_t i = 0; i < p->network_allow.size(); ++i) {
+          const std::string& h = p->network_allow[i];
+          bool ok = !h.empty() && h.find_first_of(" /@\t") == std::string::npos;
+          if (!ok) {
+            return At(x["allow"][i], StrCat("sandbox.network.allow: \"", h,
+                                            "\" is not a host, *.domain or host:port"));
+          }
+        }
+        p->network = false;
+      } else {
+        V4_ASSIGN_OR_RETURN(p->network, Bool(x, "sandbox.network"));
+      }
     }
     if (auto x = n["writable_roots"]) {
       V4_ASSIGN_OR_RETURN(p->writable_roots, Strings(x, "sandbox.writable_roots"));
@@ -118,6 +136,12 @@ struct Loader {
     }
     if (auto x = n["hidden_paths"]) {
       V4_ASSIGN_OR_RETURN(p->hidden_paths, Strings(x, "sandbox.hidden_paths"));
+    }
+    if (auto x = n["secrets"]) {
+      V4_ASSIGN_OR_RETURN(p->secrets, Strings(x, "sandbox.secrets"));
+    }
+    if (auto x = n["secret_roots"]) {
+      V4_ASSIGN_OR_RETURN(p->secret_roots, Strings(x, "sandbox.secret_roots"));
     }
     if (auto x = n["env_allowlist"]) {
       V4_ASSIGN_OR_RETURN(p->env_allowlist, Strings(x, "sandbox.env_allowlist"));

@@ -55,7 +55,10 @@ struct PolicyBudgets {
 struct Policy {
   std::string source;  // file the policy came from ("<builtin:workspace-write>" for defaults)
   SandboxMode mode = SandboxMode::kWorkspaceWrite;
-  bool network = false;
+  bool network = false;  // the host's network (true) or none
+  // Instead: no network but these hosts through the egress proxy ("pypi.org",
+  // "*.pythonhosted.org", "host:port"); YAML `network: {allow: [...]}`.
+  std::vector<std::string> network_allow;
   std::vector<std::string> writable_roots;  // besides the workspace
   // The sandbox's default list (sandbox/launcher.cpp DefaultProtectedPaths), repeated here
   // because policies know nothing of the sandbox; tests/policies checks they agree.
@@ -64,6 +67,10 @@ struct Policy {
       ".bash_logout", ".profile",    ".zshrc",  ".zshenv",       ".zprofile",
       ".zlogin",      ".envrc",      ".vscode"};
   std::vector<std::string> hidden_paths;  // "~" is the user's home
+  // Secret files by glob ("**/.env"), masked by the sandbox in the workspace and under
+  // secret_roots ("~" is the user's home) as each command starts.
+  std::vector<std::string> secrets;
+  std::vector<std::string> secret_roots;
   std::vector<std::string> env_allowlist = {"PATH", "LANG", "LC_ALL", "TERM", "TZ"};
   Limits limits;
   Approval approval = Approval::kNever;

@@ -6,14 +6,18 @@
 #include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -366,6 +370,126 @@ void LateMounts() {
   Exec();
 }
 
+// The in-sandbox end of the egress proxy: the init accepts on 127.0.0.1:kProxyPort in the
+// sandbox's network namespace and relays each connection to the host proxy's unix socket.
+// Static buffers only (the init never allocates).
+constexpr int kMaxRelays = 64;
+constexpr size_t kRelayBuf = 16384;
+struct RelayPair {
+  int fd[2] = {-1, -1};    // 0: the command's TCP side, 1: the proxy's unix side
+  char buf[2][kRelayBuf];  // buf[i]: read from fd[i], to be written to fd[1 - i]
+  size_t len[2] = {0, 0}, off[2] = {0, 0};
+  bool eof[2] = {false, false};
+};
+RelayPair g_relays[kMaxRelays];
+
+int ProxyListener() {
+  const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  Check(s >= 0, "proxy_socket");
+  const int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(kProxyPort);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  Check(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0, "proxy_bind");
+  Check(listen(s, 64) == 0, "proxy_listen");
+  return s;
+}
+
+void ClosePair(RelayPair* r) {
+  for (int& fd : r->fd) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+}
+
+void AcceptRelay(const ChildPlan& p, int listener) {
+  for (;;) {
+    const int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c < 0) return;
+    RelayPair* slot = nullptr;
+    for (auto& r : g_relays) {
+      if (r.fd[0] < 0) {
+        slot = &r;
+        break;
+      }
+    }
+    const int u = slot ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const size_t n = std::min(p.proxy_socket.size(), sizeof(addr.sun_path) - 1);
+    std::memcpy(addr.sun_path, p.proxy_socket.c_str(), n);
+    if (u < 0 || connect(u, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      if (u >= 0) close(u);
+      close(c);  // no slot or no proxy: the client sees the connection close
+      continue;
+    }
+    fcntl(u, F_SETFL, O_NONBLOCK);
+    *slot = RelayPair{};
+    slot->fd[0] = c;
+    slot->fd[1] = u;
+  }
+}
+
+// Moves bytes for one pair as far as they go without blocking.
+void Pump(RelayPair* r) {
+  for (int i = 0; i < 2; ++i) {
+    const int from = r->fd[i], to = r->fd[1 - i];
+    if (r->len[i] == 0 && !r->eof[i]) {
+      const ssize_t n = read(from, r->buf[i], kRelayBuf);
+      if (n > 0) {
+        r->len[i] = static_cast<size_t>(n);
+        r->off[i] = 0;
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        r->eof[i] = true;
+        shutdown(to, SHUT_WR);
+      }
+    }
+    while (r->len[i] > 0) {
+      const ssize_t w = send(to, r->buf[i] + r->off[i], r->len[i], MSG_NOSIGNAL);
+      if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      if (w <= 0) {
+        ClosePair(r);
+        return;
+      }
+      r->off[i] += static_cast<size_t>(w);
+      r->len[i] -= static_cast<size_t>(w);
+    }
+  }
+  if (r->eof[0] && r->eof[1] && r->len[0] == 0 && r->len[1] == 0) ClosePair(r);
+}
+
+template <typename Reap>
+[[noreturn]] void RelayLoop(const ChildPlan& p, int listener, int sigfd, Reap reap) {
+  pollfd fds[2 + 2 * kMaxRelays];
+  for (;;) {
+    int n = 0;
+    fds[n++] = pollfd{sigfd, POLLIN, 0};
+    fds[n++] = pollfd{listener, POLLIN, 0};
+    for (auto& r : g_relays) {
+      if (r.fd[0] < 0) continue;
+      for (int i = 0; i < 2; ++i) {
+        short ev = 0;
+        if (r.len[i] == 0 && !r.eof[i]) ev |= POLLIN;
+        if (r.len[1 - i] > 0) ev |= POLLOUT;
+        fds[n++] = pollfd{r.fd[i], ev, 0};
+      }
+    }
+    if (poll(fds, static_cast<nfds_t>(n), -1) < 0 && errno != EINTR) _exit(0);
+    if (fds[0].revents) {
+      signalfd_siginfo info;
+      while (read(sigfd, &info, sizeof(info)) > 0) {
+      }
+      reap();
+    }
+    if (fds[1].revents) AcceptRelay(p, listener);
+    for (auto& r : g_relays) {
+      if (r.fd[0] >= 0) Pump(&r);
+    }
+  }
+}
+
 }  // namespace
 
 std::string EncodeCommand(const std::string& cwd, const std::string& search_path,
@@ -417,29 +541,53 @@ void RunChild(const ChildPlan& p) {
     Check(WriteWhole("/proc/self/gid_map", p.gid_map), "userns_gid_map");
   }
   SetupMounts(p);
-  if (p.network == NetworkMode::kLoopback) SetupLoopback();
+  if (p.network == NetworkMode::kLoopback || p.network == NetworkMode::kProxy) SetupLoopback();
   Check(sethostname(p.hostname.c_str(), p.hostname.size()) == 0, "uts");
   // Set up and waiting: the command may have been sent already or come much later.
   ReadCommand(p);
   LateMounts();
+  const bool relay = p.network == NetworkMode::kProxy;
+  int listener = -1, sigfd = -1;
+  if (relay) {
+    listener = ProxyListener();
+    // SIGCHLD through a descriptor, so the init can wait for children and relay at once.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    Check(sigprocmask(SIG_BLOCK, &set, nullptr) == 0, "proxy_sigmask");
+    sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    Check(sigfd >= 0, "proxy_signalfd");
+  }
   // Pid 1 of the namespace stays as its init: it reaps everything and reports the command's
   // status; when it exits the kernel kills whatever is left in the namespace.
   const pid_t cmd = fork();
   Check(cmd >= 0, "fork");
-  if (cmd == 0) RunCommand(p);
+  if (cmd == 0) {
+    if (relay) {
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+    }
+    RunCommand(p);
+  }
   close(p.stdin_fd);
   close(p.stdout_fd);
   close(p.stderr_fd);
-  for (;;) {
-    int status = 0;
-    const pid_t w = waitpid(-1, &status, 0);
-    if (w == cmd) {
-      ssize_t n = write(p.status_fd, &status, sizeof(status));
-      (void)n;
-      _exit(0);
+  auto reap = [&](bool block) {
+    for (;;) {
+      int status = 0;
+      const pid_t w = waitpid(-1, &status, block ? 0 : WNOHANG);
+      if (w == cmd) {
+        ssize_t n = write(p.status_fd, &status, sizeof(status));
+        (void)n;
+        _exit(0);
+      }
+      if (w == 0) return;
+      if (w < 0 && errno != EINTR) _exit(0);
     }
-    if (w < 0 && errno != EINTR) _exit(0);
-  }
+  };
+  if (!relay) reap(true);
+  RelayLoop(p, listener, sigfd, [&] { reap(false); });
 }
 
 }  // namespace v4agent::sandbox

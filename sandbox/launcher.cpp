@@ -102,6 +102,9 @@ const char* NetworkModeName(NetworkMode m) {
   return "?";
 }
 
+// Where the egress proxy's socket appears inside (the sandbox's private /tmp).
+constexpr char kProxySocketInside[] = "/tmp/.v4agent-proxy.sock";
+
 // The kernel's floor for pid_max (RESERVED_PIDS + 1).
 constexpr uint64_t kMinPidMax = 301;
 
@@ -246,6 +249,17 @@ Result<std::unique_ptr<Prepared>> Prepare(const Profile& profile) {
 
   // Network, UTS, limits.
   plan.network = profile.network;
+  if (profile.network == NetworkMode::kProxy) {
+    if (profile.proxy_socket.empty()) {
+      return InvalidArgumentError("sandbox: network mode proxy needs the proxy's socket");
+    }
+    if (struct stat st; stat(profile.proxy_socket.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+      return NotFoundError(
+          StrCat("sandbox: proxy socket ", profile.proxy_socket, " is not a listening socket"));
+    }
+    plan.proxy_socket = kProxySocketInside;
+    plan.binds.push_back({profile.proxy_socket, Inside(nr, kProxySocketInside), false, false});
+  }
   plan.hostname = profile.hostname;
   report.limits_applied.push_back(StrCat("network=", NetworkModeName(profile.network)));
   // Memory and processes: a cgroup where one is usable; otherwise the fallbacks, each named in
@@ -393,6 +407,17 @@ Result<RunReport> Execute(std::unique_ptr<Prepared> prep, const Profile& profile
     std::erase_if(
         env, [&](const std::string& e) { return e.compare(0, name.size() + 1, name + "=") == 0; });
     env.push_back(kv);
+  }
+  if (profile.network == NetworkMode::kProxy) {
+    // Every common client (curl, pip, npm, git, urllib) honours these; the sandbox's own
+    // loopback stays direct.
+    const std::string url = StrCat("http://127.0.0.1:", kProxyPort);
+    for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) {
+      env.push_back(StrCat(name, "=", url));
+    }
+    for (const char* name : {"NO_PROXY", "no_proxy"}) {
+      env.push_back(StrCat(name, "=localhost,127.0.0.1,::1"));
+    }
   }
   bool has_home = false;
   for (const auto& e : env) has_home = has_home || e.rfind("HOME=", 0) == 0;

@@ -87,6 +87,21 @@ class BashTool : public Tool {
     r.extra["wall_seconds"] = report->wall_seconds;
     r.extra["stdout_bytes"] = report->out.total_bytes;
     r.extra["stderr_bytes"] = report->err.total_bytes;
+    {
+      // What the command asked of the network through the egress proxy, for the trajectory.
+      std::lock_guard<std::mutex> lock(ctx.egress_mu);
+      for (const auto& d : ctx.egress_log) {
+        r.extra["network"].push_back(Json{{"method", d.method},
+                                          {"host", d.host},
+                                          {"port", d.port},
+                                          {"allowed", d.allowed},
+                                          {"reason", d.reason}});
+      }
+      ctx.egress_log.clear();
+    }
+    if (report->out_of_memory) r.extra["out_of_memory"] = true;
+    if (!report->protected_changes.empty())
+      r.extra["protected_changes"] = report->protected_changes;
     if (report->setup_failed()) {
       return ToolResult{ToolResult::kFatal,
                         StrCat("bash: the sandbox could not start (step ", report->failed_step,
@@ -109,6 +124,10 @@ class BashTool : public Tool {
       r.kind = ToolResult::kToolError;
     } else if (report->signal) {
       text += StrCat("[killed by signal ", report->signal, "]\n");
+    }
+    if (report->out_of_memory) text += "[out of memory: the sandbox's memory limit was reached]\n";
+    for (const auto& change : report->protected_changes) {
+      text += StrCat("[protected path: ", change, "]\n");
     }
     text += StrCat("[exit code ", report->ShellExitCode(), "]");
     r.text = std::move(text);

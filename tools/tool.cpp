@@ -52,6 +52,11 @@ sandbox::Profile ProfileFromPolicy(const policies::Policy& p, const std::string&
                                                    : h);
   }
   prof.hidden_paths.push_back("/run");
+  auto expand_home = [&](const std::string& x) {
+    return StartsWith(x, "~") ? std::string(home ? home : "") + x.substr(1) : x;
+  };
+  prof.secret_patterns = p.secrets;
+  for (const auto& r : p.secret_roots) prof.secret_roots.push_back(expand_home(r));
   prof.env_allowlist = p.env_allowlist;
   // Memory and processes are cgroup limits; the sandbox picks its fallbacks where none exists.
   prof.rlimits.cpu_seconds = p.limits.cpu_seconds;
@@ -80,6 +85,18 @@ Result<std::unique_ptr<ToolContext>> MakeContext(const std::string& workspace,
   if (!ctx->workspace_fd.valid()) return ErrnoError("workspace " + ctx->workspace, errno);
   ctx->policy = policy;
   ctx->profile = ProfileFromPolicy(policy, ctx->workspace);
+  if (!policy.network_allow.empty() && !policy.network) {
+    V4_ASSIGN_OR_RETURN(sandbox::EgressAllowlist allow,
+                        sandbox::EgressAllowlist::Parse(policy.network_allow));
+    ToolContext* c = ctx.get();
+    V4_ASSIGN_OR_RETURN(ctx->egress,
+                        sandbox::EgressProxy::Start(std::move(allow), [c](const auto& d) {
+                          std::lock_guard<std::mutex> lock(c->egress_mu);
+                          c->egress_log.push_back(d);
+                        }));
+    ctx->profile.network = sandbox::NetworkMode::kProxy;
+    ctx->profile.proxy_socket = ctx->egress->socket_path();
+  }
   return ctx;
 }
 

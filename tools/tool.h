@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "policies/policy.h"
+#include "sandbox/egress_proxy.h"
 #include "sandbox/profile.h"
 
 namespace v4agent::tools {
@@ -40,6 +42,11 @@ struct ToolContext {
   bool interactive = false;
   const std::atomic<bool>* cancel = nullptr;
   std::string submission;  // set by submit
+  // The egress proxy when the policy allows some hosts, and its decisions not yet reported
+  // (the bash tool attaches them to the call that made them).
+  std::unique_ptr<sandbox::EgressProxy> egress;
+  std::mutex egress_mu;
+  std::vector<sandbox::EgressDecision> egress_log;
 };
 
 Result<std::unique_ptr<ToolContext>> MakeContext(const std::string& workspace,

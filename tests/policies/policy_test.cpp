@@ -160,6 +160,18 @@ struct BadCase {
   const char* what;   // substring of the message
 };
 
+TEST(PolicyLoadTest, NetworkAllowlistAndSecrets) {
+  auto p = LoadPolicyText(
+      "sandbox:\n  network: {allow: [pypi.org, \"*.pythonhosted.org\"]}\n"
+      "  secrets: [\"**/.env\", \"**/*.pem\"]\n  secret_roots: [\"~\"]\n",
+      "t.yaml");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_FALSE(p->network);
+  EXPECT_EQ(p->network_allow, (std::vector<std::string>{"pypi.org", "*.pythonhosted.org"}));
+  EXPECT_EQ(p->secrets, (std::vector<std::string>{"**/.env", "**/*.pem"}));
+  EXPECT_EQ(p->secret_roots, (std::vector<std::string>{"~"}));
+}
+
 TEST(PolicyLoadTest, ErrorsNameFileLineAndColumn) {
   const BadCase cases[] = {
       {"sandbox:\n  mode: rw\n", "t.yaml:2:9", "sandbox.mode must be"},
@@ -183,6 +195,10 @@ TEST(PolicyLoadTest, ErrorsNameFileLineAndColumn) {
       {"version: 2\n", "t.yaml:1:10", "version 1"},
       {"tools: {allow: bash}\n", "t.yaml:1:16", "list of strings"},
       {"", "t.yaml", "empty"},
+      {"sandbox:\n  network: {allow: []}\n", "t.yaml:2:20", "empty allowlist"},
+      {"sandbox:\n  network: {allow: [\"a b\"]}\n", "t.yaml:2:21", "is not a host"},
+      {"sandbox:\n  network: {deny: [x]}\n", "t.yaml:2:13", "unknown key \"deny\""},
+      {"sandbox:\n  secrets: \"**/.env\"\n", "t.yaml:2:12", "list of strings"},
   };
   for (const BadCase& c : cases) {
     auto p = LoadPolicyText(c.yaml, "t.yaml");

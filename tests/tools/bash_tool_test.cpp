@@ -2,6 +2,7 @@
 // calls, timeouts, output floods cut to head+tail, policy denials, and the submitted diff.
 #include <gtest/gtest.h>
 
+#include "tests/sandbox/host_server.h"
 #include "tests/tools/tools_harness.h"
 
 namespace v4agent::tools {
@@ -62,6 +63,30 @@ TEST(BashToolTest, PolicyRulesAndTheSandboxBothApply) {
   EXPECT_EQ(r.kind, ToolResult::kDenied) << r.text;
   r = ro.Call("bash", {{"command", "ls -a"}});
   EXPECT_EQ(r.kind, ToolResult::kOk) << r.text;
+}
+
+TEST(BashToolTest, NetworkAllowlistReachesOnlyListedHostsAndRecordsDecisions) {
+  sandbox::testing::HostServer allowed("ok"), other("other");
+  auto policy = policies::LoadPolicyText(
+      StrCat("sandbox:\n  mode: workspace-write\n  network: {allow: [\"localhost:", allowed.port(),
+             "\"]}\n"),
+      "egress.yaml");
+  ASSERT_TRUE(policy.ok()) << policy.status().ToString();
+  Workspace ws(*policy);
+  auto fetch = [](int port) {
+    return StrCat("python3 -c \"import urllib.request as u\ntry: print(u.urlopen('http://",
+                  "localhost.:", port,
+                  "/').read().decode())\nexcept Exception as e: print('no', e)\"");
+  };
+  ToolResult r = ws.Call("bash", {{"command", fetch(allowed.port()) + "; " + fetch(other.port())}});
+  EXPECT_EQ(r.text.substr(0, r.text.find('\n')), "hello-ok") << r.text;
+  EXPECT_NE(r.text.find("no HTTP Error 403"), std::string::npos) << r.text;
+  EXPECT_EQ(allowed.hits(), 1);
+  EXPECT_EQ(other.hits(), 0);
+  ASSERT_EQ(r.extra["network"].size(), 2u) << DumpJson(r.extra);
+  EXPECT_TRUE(r.extra["network"][0]["allowed"].get<bool>());
+  EXPECT_FALSE(r.extra["network"][1]["allowed"].get<bool>());
+  EXPECT_EQ(r.extra["network"][1]["reason"], "not in the policy's network allowlist");
 }
 
 TEST(SubmitToolTest, SubmitsTheAnswerAndTheDiff) {

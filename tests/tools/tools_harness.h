@@ -13,11 +13,11 @@ namespace v4agent::tools::testing {
 
 class Workspace {
  public:
-  explicit Workspace(const std::string& policy = "workspace-write") {
+  explicit Workspace(const std::string& policy = "workspace-write")
+      : Workspace(*policies::BuiltinPolicy(policy)) {}
+  explicit Workspace(const policies::Policy& policy) {
     chmod(dir_.path().c_str(), 0777);
-    auto p = policies::BuiltinPolicy(policy);
-    V4_CHECK(p.ok()) << p.status().ToString();
-    auto ctx = MakeContext(dir_.path(), *p);
+    auto ctx = MakeContext(dir_.path(), policy);
     V4_CHECK(ctx.ok()) << ctx.status().ToString();
     ctx_ = std::move(ctx).value();
   }

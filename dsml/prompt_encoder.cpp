@@ -237,8 +237,14 @@ Result<std::string> RenderPrompt(const Conversation& c) {
 
   std::vector<Msg> msgs = Merge(c.messages);
   SortToolResults(msgs);
+  // Tools count only where they survive the merge: the reference rebuilds every user (and
+  // tool) message with content, task, wo_eos and mask alone (spec section 2.2 step 3).
   bool keep_all = !c.drop_thinking;
-  for (const auto& m : c.messages) keep_all = keep_all || NonEmptyList(m, "tools");
+  for (const auto& m : c.messages) {
+    const std::string role = Text(m, "role");
+    if (role == "user" || role == "tool") continue;
+    keep_all = keep_all || NonEmptyList(m, "tools");
+  }
   int last_user = LastUserIndex(msgs);
   if (thinking && !keep_all) {
     std::vector<Msg> kept;

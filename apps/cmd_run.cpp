@@ -258,9 +258,31 @@ int Run(const std::vector<std::string>& args) {
     auto eos = tokenizer->TokenId(dsml::kEos);
     if (!eos) return Fail("the tokenizer has no end-of-sentence token");
     io.stop_ids = {*eos};
+    // A turn's budget that fits the model: unless given, at most a quarter of its context.
+    const int64_t context = model->max_context();
+    if (!flags->Has("max-turn-tokens")) {
+      options.max_tokens_per_turn = static_cast<int>(
+          std::min<int64_t>(options.max_tokens_per_turn, std::max<int64_t>(context / 4, 64)));
+    }
+    // The first prompt (system, tools, task) and one turn must fit, or nothing can run.
+    {
+      std::vector<agent::ChatMessage> first = {
+          agent::ChatMessage{"system", options.system_prompt, "", {}, ""},
+          agent::ChatMessage{"user", options.task, "", {}, ""}};
+      auto text = renderer.Render(first, (*executor)->Specs(), options.thinking);
+      if (!text.ok()) return Fail(text.status().ToString());
+      const int64_t prompt = static_cast<int64_t>(codec->Encode(*text).size());
+      if (prompt + options.max_tokens_per_turn > context) {
+        return Fail(StrCat("the first prompt (system prompt, tools and task: ", prompt,
+                           " tokens) plus one turn (--max-turn-tokens ",
+                           options.max_tokens_per_turn, ") does not fit the model's context of ",
+                           context, " tokens; shorten the task or lower --max-turn-tokens",
+                           prompt < context ? StrCat(" to at most ", context - prompt) : ""));
+      }
+    }
     // The run ends with context_limit before a turn could overflow the model's context.
     options.budgets.max_context_tokens = std::min<int64_t>(
-        options.budgets.max_context_tokens, model->max_context() - options.max_tokens_per_turn);
+        options.budgets.max_context_tokens, context - options.max_tokens_per_turn);
     if (flags->Has("constrained")) {
       // Free text (reasoning, content, string values) gets a share of the turn's tokens, so
       // the call itself still fits when every token is a single byte.

@@ -45,6 +45,19 @@ ToolOutcome RegistryExecutor::Execute(const ToolCall& call, double timeout_secon
   return o;
 }
 
+void RegistryExecutor::RestoreSessionApprovals(const std::vector<Json>& records) {
+  for (const Json& r : records) {
+    if (r.value("type", "") != "tool_result" || !r.contains("details")) continue;
+    const Json& d = r["details"];
+    if (!d.contains("approval") || !d["approval"].is_array()) continue;
+    for (const Json& a : d["approval"]) {
+      if (a.value("answer", "") == "session") {
+        ctx_->session_approvals.insert(a.value("rule", "") + "\n" + a.value("action", ""));
+      }
+    }
+  }
+}
+
 Budgets BudgetsFromPolicy(const policies::Policy& p) {
   Budgets b;
   b.max_steps = p.budgets.max_steps;

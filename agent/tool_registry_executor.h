@@ -18,6 +18,8 @@ class RegistryExecutor : public ToolExecutor {
   std::vector<ToolSpec> Specs() const override;
   ToolOutcome Execute(const ToolCall& call, double timeout_seconds) override;
   tools::ToolContext& context() { return *ctx_; }
+  // Re-applies the "allow for this session" answers recorded in a trajectory (on resume).
+  void RestoreSessionApprovals(const std::vector<Json>& records);
 
  private:
   tools::Registry registry_ = tools::Registry::Default();

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include "agent/agent_loop.h"
 #include "agent/constrained_decoding.h"
@@ -19,6 +20,7 @@
 #include "agent/openai_client.h"
 #include "agent/scripted_client.h"
 #include "agent/tool_registry_executor.h"
+#include "agent/trajectory.h"
 #include "apps/command.h"
 #include "apps/flags.h"
 #include "common/file_util.h"
@@ -40,7 +42,7 @@ constexpr char kUsage[] =
     "         [--thinking | --no-thinking] [--effort high|max] [--max-steps N]\n"
     "         [--max-tokens N] [--max-turn-tokens N] [--max-wall SECONDS] [--constrained]\n"
     "         [--temperature T] [--top-p P] [--seed S] [--trajectory FILE] [--resume FILE]\n"
-    "         [--json] [--quiet]\n"
+    "         [--json] [--quiet] [--no-approval]\n"
     "Runs an agent on the task over the workspace (default: the current directory) until it\n"
     "submits or a budget ends the run. --model runs the built-in V4 engine on a checkpoint\n"
     "directory (tokenizer: DIR/tokenizer.json unless --tokenizer); --endpoint talks to an\n"
@@ -50,7 +52,10 @@ constexpr char kUsage[] =
     "the DSML tool-call grammar. The policy (default: the built-in workspace-write policy)\n"
     "decides what tools and commands may run; commands run in the sandbox. The trajectory\n"
     "(default: $XDG_STATE_HOME/v4agent/runs/, else ~/.local/state/v4agent/runs/) gets one\n"
-    "JSONL record per event; --resume FILE continues a killed run from it. Exit code: 0\n"
+    "JSONL record per event; --resume FILE continues a killed run from it. When the policy\n"
+    "says \"ask\" and stdin is a terminal, the action, rule and reason are shown and one answer\n"
+    "is read (y: once, a: for this session, n: deny; recorded, and re-applied on resume);\n"
+    "elsewhere, or with --no-approval, ask means deny. Exit code: 0\n"
     "submitted, 3 a budget ran out, 4 an error, 130 interrupted, 2 bad usage.";
 
 std::atomic<bool> g_interrupted{false};
@@ -103,6 +108,25 @@ class ProgressLine {
   bool shown_ = false;
 };
 
+// Puts a policy's "ask" to the user on the terminal: the action, the rule and its reason; one
+// line back (y: once, a: for this session, anything else or end of input: deny).
+tools::ApprovalAnswer AskOnTerminal(const tools::ApprovalRequest& r, ProgressLine* line) {
+  static std::mutex mu;  // read-only calls may run in parallel
+  std::lock_guard<std::mutex> lock(mu);
+  line->Clear();
+  std::fprintf(stderr,
+               "\n\033[1mapproval needed\033[0m (%s, rule %s): %s\n  %s\n"
+               "allow? [y] once  [a] for this session  [n] deny: ",
+               r.tool.c_str(), r.rule.c_str(), r.reason.c_str(), r.action.c_str());
+  std::fflush(stderr);
+  char buf[256];
+  if (!std::fgets(buf, sizeof(buf), stdin)) return tools::ApprovalAnswer::kDeny;
+  const std::string answer(StripWhitespace(buf));
+  if (answer == "y" || answer == "yes") return tools::ApprovalAnswer::kOnce;
+  if (answer == "a" || answer == "always") return tools::ApprovalAnswer::kSession;
+  return tools::ApprovalAnswer::kDeny;
+}
+
 void PrintSummary(const agent::RunSummary& s) {
   std::fprintf(stderr, "status:      %s%s%s\n", agent::ExitStatusName(s.status),
                s.detail.empty() ? "" : " - ", s.detail.c_str());
@@ -140,7 +164,7 @@ int Run(const std::vector<std::string>& args) {
                       "scripted",  "effort",      "max-steps", "max-tokens", "max-turn-tokens",
                       "max-wall",  "temperature", "top-p",     "seed",       "trajectory",
                       "resume"},
-                     {"thinking", "no-thinking", "constrained", "json", "quiet"}});
+                     {"thinking", "no-thinking", "constrained", "json", "quiet", "no-approval"}});
   if (!flags.ok()) return Usage(flags.status().message());
   const int clients = (flags->Has("model") ? 1 : 0) + (flags->Has("endpoint") ? 1 : 0) +
                       (flags->Has("scripted") ? 1 : 0);
@@ -281,8 +305,8 @@ int Run(const std::vector<std::string>& args) {
       }
     }
     // The run ends with context_limit before a turn could overflow the model's context.
-    options.budgets.max_context_tokens = std::min<int64_t>(
-        options.budgets.max_context_tokens, context - options.max_tokens_per_turn);
+    options.budgets.max_context_tokens = std::min<int64_t>(options.budgets.max_context_tokens,
+                                                           context - options.max_tokens_per_turn);
     if (flags->Has("constrained")) {
       // Free text (reasoning, content, string values) gets a share of the turn's tokens, so
       // the call itself still fits when every token is a single byte.
@@ -327,6 +351,16 @@ int Run(const std::vector<std::string>& args) {
     std::fprintf(stderr, "trajectory:  %s\n", options.trajectory_path.c_str());
   }
   ProgressLine line(!quiet && isatty(STDERR_FILENO));
+  // On a terminal, "ask" decisions go to the user; elsewhere they are denials.
+  if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO) && !flags->Has("no-approval")) {
+    (*executor)->context().approver = [&line](const tools::ApprovalRequest& r) {
+      return AskOnTerminal(r, &line);
+    };
+  }
+  if (resume) {
+    auto records = agent::ReadTrajectory(options.trajectory_path);
+    if (records.ok()) (*executor)->RestoreSessionApprovals(*records);
+  }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   auto summary = agent::RunAgent(*client, **executor, options, [&](const agent::LoopProgress& p) {

@@ -85,6 +85,69 @@ Json Registry::Schemas(const policies::Policy& policy) const {
   return out;
 }
 
+namespace {
+
+std::string ActionText(const policies::Action& a) {
+  switch (a.kind) {
+    case policies::Action::kExec:
+      return a.argv.size() == 3 && a.argv[1] == "-c" ? a.argv[2] : StrJoin(a.argv, " ");
+    case policies::Action::kRead:
+      return "read " + a.path;
+    case policies::Action::kWrite:
+      return "write " + a.path;
+    case policies::Action::kTool:
+      return "use " + a.tool;
+  }
+  return "";
+}
+
+// The policy's decision on one action, with "ask" put to the approver when there is one.
+// False (and *denied set) when the action may not happen.
+bool Approve(ToolContext& ctx, const policies::Action& a, const std::string& tool, Json* approvals,
+             ToolResult* denied) {
+  const policies::Decision d = policies::Decide(ctx.policy, a, /*interactive=*/bool(ctx.approver));
+  if (d.verdict == policies::Verdict::kAllow) return true;
+  if (d.verdict == policies::Verdict::kAsk) {
+    const std::string action = ActionText(a);
+    const std::string key = d.rule + "\n" + action;
+    ApprovalAnswer answer =
+        ctx.session_approvals.count(key) ? ApprovalAnswer::kSession : ApprovalAnswer::kDeny;
+    const bool remembered = answer == ApprovalAnswer::kSession;
+    if (!remembered) answer = ctx.approver(ApprovalRequest{tool, action, d.rule, d.reason});
+    if (answer == ApprovalAnswer::kSession) ctx.session_approvals.insert(key);
+    approvals->push_back(Json{{"rule", d.rule},
+                              {"action", action},
+                              {"answer", ApprovalAnswerName(answer)},
+                              {"remembered", remembered}});
+    if (answer != ApprovalAnswer::kDeny) return true;
+    *denied = ToolResult{ToolResult::kDenied,
+                         StrCat("denied by the user (rule ", d.rule, "): ", d.reason)};
+    denied->extra["rule"] = d.rule;
+    denied->extra["approval"] = *approvals;
+    return false;
+  }
+  *denied = ToolResult{ToolResult::kDenied,
+                       a.kind == policies::Action::kTool
+                           ? StrCat("denied by the policy: ", d.reason)
+                           : StrCat("denied by the policy (rule ", d.rule, "): ", d.reason)};
+  denied->extra["rule"] = d.rule;
+  return false;
+}
+
+}  // namespace
+
+const char* ApprovalAnswerName(ApprovalAnswer a) {
+  switch (a) {
+    case ApprovalAnswer::kDeny:
+      return "deny";
+    case ApprovalAnswer::kOnce:
+      return "once";
+    case ApprovalAnswer::kSession:
+      return "session";
+  }
+  return "?";
+}
+
 ToolResult Invoke(const Registry& registry, ToolContext& ctx, const std::string& name,
                   const std::string& arguments_json) {
   Tool* tool = registry.Find(name);
@@ -97,12 +160,8 @@ ToolResult Invoke(const Registry& registry, ToolContext& ctx, const std::string&
     return ToolResult::Error(
         StrCat("unknown tool \"", name, "\"; the tools are: ", StrJoin(names, ", ")));
   }
-  policies::Decision d = policies::Decide(ctx.policy, use, ctx.interactive);
-  if (d.verdict != policies::Verdict::kAllow) {
-    ToolResult r{ToolResult::kDenied, StrCat("denied by the policy: ", d.reason)};
-    r.extra["rule"] = d.rule;
-    return r;
-  }
+  Json approvals = Json::array();
+  if (ToolResult denied; !Approve(ctx, use, name, &approvals, &denied)) return denied;
   auto args = ParseJson(arguments_json.empty() ? "{}" : arguments_json, "arguments");
   if (!args.ok()) {
     return ToolResult::Error(
@@ -113,15 +172,11 @@ ToolResult Invoke(const Registry& registry, ToolContext& ctx, const std::string&
   }
   for (policies::Action& a : tool->Describe(*args, ctx)) {
     a.tool = name;
-    policies::Decision ad = policies::Decide(ctx.policy, a, ctx.interactive);
-    if (ad.verdict != policies::Verdict::kAllow) {
-      ToolResult r{ToolResult::kDenied,
-                   StrCat("denied by the policy (rule ", ad.rule, "): ", ad.reason)};
-      r.extra["rule"] = ad.rule;
-      return r;
-    }
+    if (ToolResult denied; !Approve(ctx, a, name, &approvals, &denied)) return denied;
   }
-  return tool->Run(*args, ctx);
+  ToolResult r = tool->Run(*args, ctx);
+  if (!approvals.empty()) r.extra["approval"] = approvals;
+  return r;
 }
 
 }  // namespace v4agent::tools

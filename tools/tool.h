@@ -6,8 +6,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,17 @@ struct ToolResult {
 };
 const char* ToolResultKindName(ToolResult::Kind kind);
 
+// A policy decision of "ask" put to the user (on a terminal), and the answer.
+struct ApprovalRequest {
+  std::string tool;
+  std::string action;  // the command line or "write PATH" / "read PATH" / "use TOOL"
+  std::string rule;
+  std::string reason;
+};
+enum class ApprovalAnswer { kDeny, kOnce, kSession };
+const char* ApprovalAnswerName(ApprovalAnswer a);
+using Approver = std::function<ApprovalAnswer(const ApprovalRequest&)>;
+
 // Everything a call may touch. One per agent run; tools keep their own state (bash's cwd).
 struct ToolContext {
   std::string workspace;  // absolute, canonical
@@ -39,7 +52,10 @@ struct ToolContext {
   policies::Policy policy;
   sandbox::Profile profile;          // built from the policy for this workspace
   size_t output_budget = 16 * 1024;  // bytes of tool output the model sees per call
-  bool interactive = false;
+  // Set when someone can answer "ask" decisions (a terminal); without one, ask means deny.
+  Approver approver;
+  // "Allow for this session" answers: rule + "\n" + action. Restored on resume.
+  std::set<std::string> session_approvals;
   const std::atomic<bool>* cancel = nullptr;
   std::string submission;  // set by submit
   // The egress proxy when the policy allows some hosts, and its decisions not yet reported

@@ -191,6 +191,12 @@ Result<std::unique_ptr<ProtectionGuard>> ProtectionGuard::Begin(const Profile& p
         host += "/" + comps[i];
         inside += "/" + comps[i];
         const bool last = i + 1 == comps.size();
+        // Inside a placeholder made for an earlier entry (.git for .git/hooks, then
+        // .git/config): already read-only and empty as a whole.
+        if (std::find(g->placeholders_.begin(), g->placeholders_.end(), host) !=
+            g->placeholders_.end()) {
+          return Status::Ok();
+        }
         struct stat st;
         if (lstat(host.c_str(), &st) != 0) {
           if (errno != ENOENT) return ErrnoError(StrCat("sandbox: protected path ", host), errno);

@@ -183,6 +183,21 @@ TEST_P(ProtectedPathsUse, AWatchedPathThatAppearsIsQuarantinedAndReported) {
   RemoveAll(moved);
 }
 
+TEST(ProtectedPathsPlain, AWorkspaceWithoutGitGetsOnePlaceholderForIt) {
+  // No .git at all: .git itself is the placeholder (for .git/hooks and .git/config at once),
+  // so no repository with hooks can be planted; nothing is left behind or reported.
+  testing::Workspace ws;
+  Outcome o = testing::RunIn(
+      GitProfile(ws.path()),
+      {"/bin/sh", "-c", "ls -d .git && git init -q . 2>&1 | head -1; echo x > f; echo done"},
+      false);
+  EXPECT_NE(o.out.find(".git\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("done"), std::string::npos) << o.out << o.err;
+  EXPECT_TRUE(o.report["protected_changes"].empty()) << DumpJson(o.report);
+  EXPECT_FALSE(PathExists(ws.path() + "/.git"));
+  EXPECT_TRUE(PathExists(ws.path() + "/f"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Users, ProtectedPathsUse, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Unprivileged" : "Self"; });
 

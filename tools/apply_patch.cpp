@@ -1,8 +1,14 @@
 // apply_patch: Codex's patch grammar (Begin/End Patch; Add, Delete and Update File; Move to;
-// @@ hunks of context, - and + lines; End of File). Context is matched exactly first, then
-// ignoring trailing whitespace, then ignoring all surrounding whitespace. The whole patch is
-// computed in memory and applied only if every hunk of every file matched; writes are atomic
-// per file and rolled back if a later one fails.
+// @@ hunks of context, - and + lines; End of File) with Codex's semantics, which models that
+// learned the grammar expect: marker lines may carry surrounding whitespace, Add File and Move
+// to overwrite an existing file, a hunk of only + lines is appended at the end of the file, an
+// updated file ends with a newline.
+// Context is matched exactly first, then ignoring trailing whitespace, then all surrounding
+// whitespace, then with typographic punctuation read as ASCII. One difference, on purpose:
+// the whole patch is computed in memory and applied only if every hunk of every file
+// matched (Codex keeps the files changed before a failing one); writes are atomic per file and
+// rolled back if a later one fails.
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -46,14 +52,20 @@ Result<std::vector<FileOp>> ParsePatch(const std::string& patch) {
   ++i;
   const size_t end = lines.size() - 1;
   auto at = [&](size_t k) { return StrCat("patch line ", k + 1); };
+  // A file header or the end marker, whitespace around it allowed (as Codex reads them).
+  auto is_marker = [&](size_t k) {
+    const std::string_view t = StripWhitespace(lines[k]);
+    return StartsWith(t, "*** Add File: ") || StartsWith(t, "*** Delete File: ") ||
+           StartsWith(t, "*** Update File: ") || t == "*** End Patch";
+  };
   while (i < end) {
-    const std::string& l = lines[i];
+    const std::string l(StripWhitespace(lines[i]));
     FileOp op;
     op.line = static_cast<int>(i + 1);
     if (StartsWith(l, "*** Add File: ")) {
       op.kind = FileOp::kAdd;
       op.path = std::string(StripWhitespace(l.substr(14)));
-      for (++i; i < end && !StartsWith(lines[i], "*** "); ++i) {
+      for (++i; i < end && !is_marker(i); ++i) {
         if (lines[i].empty() || lines[i][0] != '+') {
           return InvalidArgumentError(StrCat(at(i), ": every line of an added file starts with +"));
         }
@@ -67,8 +79,8 @@ Result<std::vector<FileOp>> ParsePatch(const std::string& patch) {
       op.kind = FileOp::kUpdate;
       op.path = std::string(StripWhitespace(l.substr(17)));
       ++i;
-      if (i < end && StartsWith(lines[i], "*** Move to: ")) {
-        op.move_to = std::string(StripWhitespace(lines[i].substr(13)));
+      if (i < end && StartsWith(StripWhitespace(lines[i]), "*** Move to: ")) {
+        op.move_to = std::string(StripWhitespace(StripWhitespace(lines[i]).substr(13)));
         ++i;
       }
       Hunk h;
@@ -78,15 +90,15 @@ Result<std::vector<FileOp>> ParsePatch(const std::string& patch) {
         h = Hunk{};
         open = false;
       };
-      for (; i < end && !(StartsWith(lines[i], "*** ") && lines[i] != "*** End of File"); ++i) {
+      for (; i < end && !is_marker(i); ++i) {
         const std::string& x = lines[i];
-        if (StartsWith(x, "@@")) {
+        if (StripWhitespace(x) == "*** End of File") {
+          h.end_of_file = true;
+        } else if (StartsWith(x, "@@")) {
           flush();
           open = true;
           h.header = std::string(StripWhitespace(x.substr(2)));
           h.line = static_cast<int>(i + 1);
-        } else if (x == "*** End of File") {
-          h.end_of_file = true;
         } else if (!x.empty() && (x[0] == ' ' || x[0] == '-' || x[0] == '+')) {
           if (!open) {
             open = true;
@@ -129,12 +141,41 @@ std::string Rstrip(const std::string& s) {
   return s.substr(0, e);
 }
 
-// First index >= from where `needle` matches `hay` line for line at the given tolerance.
+// Typographic dashes, quotes and spaces as their ASCII look-alikes (models and editors swap
+// them); everything else unchanged.
+std::string AsciiPunctuation(std::string_view s) {
+  static const std::pair<const char*, char> kMap[] = {
+      {"\u2010", '-'},  {"\u2011", '-'}, {"\u2012", '-'},  {"\u2013", '-'},  {"\u2014", '-'},
+      {"\u2015", '-'},  {"\u2212", '-'}, {"\u2018", '\''}, {"\u2019", '\''}, {"\u201A", '\''},
+      {"\u201B", '\''}, {"\u201C", '"'}, {"\u201D", '"'},  {"\u201E", '"'},  {"\u201F", '"'},
+      {"\u00A0", ' '},  {"\u2002", ' '}, {"\u2003", ' '},  {"\u2009", ' '},  {"\u202F", ' '}};
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    bool hit = false;
+    for (const auto& [from, to] : kMap) {
+      const size_t n = std::strlen(from);
+      if (s.compare(i, n, from) == 0) {
+        out.push_back(to);
+        i += n;
+        hit = true;
+        break;
+      }
+    }
+    if (!hit) out.push_back(s[i++]);
+  }
+  return out;
+}
+
+// First index >= from where `needle` (not empty) matches `hay` line for line, at growing
+// tolerance: exact, trailing whitespace, surrounding whitespace, ASCII punctuation.
 std::optional<size_t> Find(const std::vector<std::string>& hay,
                            const std::vector<std::string>& needle, size_t from, bool eof) {
-  for (int pass = 0; pass < 3; ++pass) {
+  for (int pass = 0; pass < 4; ++pass) {
     auto norm = [&](const std::string& s) {
-      return pass == 0 ? s : pass == 1 ? Rstrip(s) : std::string(StripWhitespace(s));
+      return pass == 0   ? s
+             : pass == 1 ? Rstrip(s)
+             : pass == 2 ? std::string(StripWhitespace(s))
+                         : AsciiPunctuation(StripWhitespace(s));
     };
     if (needle.size() > hay.size()) return std::nullopt;
     const size_t last = hay.size() - needle.size();
@@ -167,7 +208,24 @@ Result<std::string> ApplyHunks(const std::string& path, const std::string& text,
         cursor = *at + 1;
       }
     }
-    auto at = Find(lines, h.old_lines, cursor, h.end_of_file);
+    if (h.old_lines.empty()) {
+      // Only added lines: Codex appends them at the end of the file, wherever a header
+      // pointed (before a last empty line, which stands for the final newline).
+      size_t where = lines.size();
+      if (!lines.empty() && lines.back().empty()) --where;
+      lines.insert(lines.begin() + static_cast<long>(where), h.new_lines.begin(),
+                   h.new_lines.end());
+      cursor = where + h.new_lines.size();
+      continue;
+    }
+    std::vector<std::string> old_lines = h.old_lines, new_lines = h.new_lines;
+    auto at = Find(lines, old_lines, cursor, h.end_of_file);
+    if (!at && old_lines.size() > 1 && old_lines.back().empty()) {
+      // A trailing empty context line stands for the file's final newline.
+      old_lines.pop_back();
+      if (!new_lines.empty() && new_lines.back().empty()) new_lines.pop_back();
+      at = Find(lines, old_lines, cursor, h.end_of_file);
+    }
     if (!at) {
       return FailedPreconditionError(StrCat(
           path, ": the hunk at patch line ", h.line,
@@ -175,12 +233,13 @@ Result<std::string> ApplyHunks(const std::string& path, const std::string& text,
           "lines must be the file's current lines; view the file and make the patch again)"));
     }
     lines.erase(lines.begin() + static_cast<long>(*at),
-                lines.begin() + static_cast<long>(*at + h.old_lines.size()));
-    lines.insert(lines.begin() + static_cast<long>(*at), h.new_lines.begin(), h.new_lines.end());
-    cursor = *at + h.new_lines.size();
+                lines.begin() + static_cast<long>(*at + old_lines.size()));
+    lines.insert(lines.begin() + static_cast<long>(*at), new_lines.begin(), new_lines.end());
+    cursor = *at + new_lines.size();
   }
+  // An updated file ends with a newline, as Codex writes it.
   std::string out = StrJoin(lines, "\n");
-  if (!lines.empty() && (trailing_nl || text.empty())) out += "\n";
+  if (!lines.empty()) out += "\n";
   return out;
 }
 
@@ -188,10 +247,13 @@ class ApplyPatchTool : public Tool {
  public:
   std::string name() const override { return "apply_patch"; }
   std::string description() const override {
-    return "Apply a patch to several files at once, all or nothing. Format:\n"
-           "*** Begin Patch\n*** Add File: path\n+line\n*** Delete File: path\n"
-           "*** Update File: path\n*** Move to: new/path (optional)\n@@ optional line to find\n"
-           " context line\n-removed line\n+added line\n*** End Patch";
+    return "Apply a patch to several files at once, all or nothing (if any hunk does not "
+           "match, no file changes). Format:\n"
+           "*** Begin Patch\n*** Add File: path (replaces the file if it exists)\n+line\n"
+           "*** Delete File: path\n*** Update File: path\n*** Move to: new/path (optional; "
+           "replaces an existing file)\n@@ optional line to find\n context line\n"
+           "-removed line\n+added line\n*** End Patch\nA hunk of only + lines is appended at "
+           "the end of the file.";
   }
   Json parameters() const override {
     return Json{{"type", "object"},
@@ -241,10 +303,7 @@ class ApplyPatchTool : public Tool {
       if (!original.count(*rel)) original[*rel] = *cur;
       switch (op.kind) {
         case FileOp::kAdd:
-          if (cur->has_value()) {
-            return ToolResult::Error(
-                StrCat("apply_patch: Add File ", *rel, ": the file exists (use Update File)"));
-          }
+          // An existing file is replaced, as Codex does (the summary says M, not A).
           plan[*rel] = StrJoin(op.add_lines, "\n") + (op.add_lines.empty() ? "" : "\n");
           break;
         case FileOp::kDelete:
@@ -273,9 +332,7 @@ class ApplyPatchTool : public Tool {
             if (!dest_cur.ok())
               return ToolResult::Error(StrCat("apply_patch: ", dest_cur.status().message()));
             if (!original.count(*dest)) original[*dest] = *dest_cur;
-            if (dest_cur->has_value()) {
-              return ToolResult::Error(StrCat("apply_patch: Move to ", *dest, ": the file exists"));
-            }
+            // An existing destination is replaced, as Codex does.
             plan[*rel] = std::nullopt;
             plan[*dest] = *updated;
           }

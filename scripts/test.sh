@@ -39,8 +39,10 @@ if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
 
   step "fuzzers: ${FUZZ_SECONDS}s each under ASan+UBSan"
   fuzz_failed=0
+  fuzz_ran=0
   for f in build-asan/fuzz/fuzz_*; do
     [ -x "$f" ] || continue
+    fuzz_ran=$((fuzz_ran + 1))
     name=$(basename "$f" | sed 's/^fuzz_//')
     work=$(mktemp -d)
     if [ -d "fuzz/corpus/$name" ]; then cp -r "fuzz/corpus/$name/." "$work/"; fi
@@ -53,6 +55,12 @@ if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
     rm -rf "$work" "$work.log"
   done
   [ "$fuzz_failed" -eq 0 ] || { echo "a fuzzer found a crash"; exit 1; }
+  # A build that made no fuzzer (a CMake option lost, a compiler without libFuzzer) is a
+  # failure, not a pass.
+  expected=$(ls fuzz/*_fuzz.cpp 2>/dev/null | wc -l)
+  if [ "$fuzz_ran" -lt "$expected" ] || [ "$fuzz_ran" -eq 0 ]; then
+    echo "only $fuzz_ran of $expected fuzz targets were built"; exit 1
+  fi
 fi
 
 step "all tests passed"

@@ -1,6 +1,8 @@
 // The agent loop end to end with ScriptedClient (a test double replaying completions) on a copy
-// of examples/median. WorkspaceTools below is a TEST DOUBLE for the tools/ + sandbox/ modules,
-// which are not in this tree yet: it edits files and runs commands directly in the workspace.
+// of examples/median, over the real tools, policy and sandbox (RegistryExecutor). Only what
+// real tools cannot do on demand is a TEST DOUBLE, FaultTools: a tool that reports a fatal
+// environment, one that raises the interrupt flag, one that kills the process mid-call, and a
+// read-only tool that shows whether two calls ran at the same time. Nothing runs on the host.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,39 +12,31 @@
 
 #include "agent/agent_loop.h"
 #include "agent/scripted_client.h"
+#include "agent/tool_registry_executor.h"
 #include "agent/trajectory.h"
 #include "common/file_util.h"
 #include "common/strings.h"
+#include "policies/policy.h"
 
 namespace v4agent::agent {
 namespace {
 
-std::string Shell(const std::string& cmd, int* rc = nullptr) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  if (rc) *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-class WorkspaceTools : public ToolExecutor {
+class FaultTools : public ToolExecutor {
  public:
-  WorkspaceTools(std::string ws, std::string log) : ws_(std::move(ws)), log_(std::move(log)) {}
+  FaultTools(const std::string& ws, std::string log) : log_(std::move(log)) {
+    auto real = RegistryExecutor::Create(ws, *policies::BuiltinPolicy("workspace-write"));
+    V4_CHECK(real.ok()) << real.status().ToString();
+    real_ = std::move(real).value();
+  }
   std::vector<ToolSpec> Specs() const override {
-    return {{"view", "show a file", Json{{"type", "object"}}},
-            {"write", "replace a file", Json{{"type", "object"}}},
-            {"run", "run a shell command", Json{{"type", "object"}}},
-            {"crash", "breaks the environment", Json{{"type", "object"}}},
-            {"interrupt", "simulates Ctrl-C", Json{{"type", "object"}}},
-            {"die", "kills the process", Json{{"type", "object"}}},
-            {"submit", "finish", Json{{"type", "object"}}},
-            {"peek", "read-only; waits for a second peek", Json{{"type", "object"}}, true}};
+    std::vector<ToolSpec> specs = real_->Specs();
+    specs.push_back({"crash", "breaks the environment", Json{{"type", "object"}}});
+    specs.push_back({"interrupt", "simulates Ctrl-C", Json{{"type", "object"}}});
+    specs.push_back({"die", "kills the process", Json{{"type", "object"}}});
+    specs.push_back({"peek", "read-only; waits for a second peek", Json{{"type", "object"}}, true});
+    return specs;
   }
   ToolOutcome Execute(const ToolCall& call, double timeout) override {
-    Json args = Json::parse(call.arguments);
     if (call.name == "peek") {
       // Succeeds only if another peek runs at the same time (the loop's parallel batch).
       ++peeks_started;
@@ -52,24 +46,9 @@ class WorkspaceTools : public ToolExecutor {
       return ToolOutcome{peeks_started.load() >= 2 ? "together" : "alone"};
     }
     // Appended before running so a kill mid-call still shows the call started.
-    std::string line = call.name + "\n";
-    std::string old = ReadFile(log_).value_or("");
-    (void)WriteFile(log_, old + line);
+    (void)WriteFile(log_, ReadFile(log_).value_or("") + call.name + "\n");
     ToolOutcome out;
-    if (call.name == "view") {
-      auto text = ReadFile(ws_ + "/" + args.value("path", ""));
-      out.ok = text.ok();
-      out.output = text.ok() ? *text : text.status().message();
-    } else if (call.name == "write") {
-      out.ok = WriteFile(ws_ + "/" + args.value("path", ""), args.value("content", "")).ok();
-      out.output = out.ok ? "written" : "write failed";
-    } else if (call.name == "run") {
-      int rc = 0;
-      out.output = Shell(StrCat("cd '", ws_, "' && timeout ", static_cast<int>(timeout), " sh -c '",
-                                args.value("command", ""), "'"),
-                         &rc);
-      out.output += StrCat("\nexit code ", rc);
-    } else if (call.name == "crash") {
+    if (call.name == "crash") {
       out.fatal = true;
       out.output = "workspace vanished";
     } else if (call.name == "interrupt") {
@@ -77,18 +56,19 @@ class WorkspaceTools : public ToolExecutor {
       out.output = "ok";
     } else if (call.name == "die") {
       ::_exit(137);
-    } else if (call.name == "submit") {
-      out.submitted = true;
-      out.output = Shell(StrCat("git -C '", ws_, "' diff"));
+    } else {
+      out = real_->Execute(call, timeout);
     }
     return out;
   }
   std::atomic<bool> interrupt{false};
   std::atomic<int> peeks_started{0};
 
- private:
-  std::string ws_;
+ protected:
   std::string log_;
+
+ private:
+  std::unique_ptr<RegistryExecutor> real_;
 };
 
 Completion Call(const std::string& name, Json args, int64_t tokens = 10, int64_t context = 0) {
@@ -109,10 +89,14 @@ const char kFixed[] =
 
 std::vector<Completion> SolvingScript() {
   return {Call("view", {{"path", "stats.py"}}),
-          Call("write", {{"path", "stats.py"}, {"content", kFixed}}),
-          Call("run", {{"command", "python3 -m unittest test_stats"}}),
-          Call("submit", Json::object())};
+          Call("create", {{"path", "stats.py"}, {"file_text", kFixed}}),
+          Call("bash", {{"command", "python3 -m unittest test_stats"}}),
+          Call("submit", {{"answer", "median sorts first"}})};
 }
+
+// The example's workspace and its checks, set up and read with git and python on the host by
+// the test itself (never by a model's call).
+int HostShell(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
 class LoopTest : public ::testing::Test {
  protected:
@@ -120,10 +104,12 @@ class LoopTest : public ::testing::Test {
     ws_ = dir_.path() + "/ws";
     log_ = dir_.path() + "/calls.log";
     traj_ = dir_.path() + "/traj.jsonl";
-    Shell(StrCat(
-        "cp -r '", V4_SOURCE_DIR, "/examples/median' '", ws_, "' && cd '", ws_,
-        "' && git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init"));
-    tools_ = std::make_unique<WorkspaceTools>(ws_, log_);
+    ASSERT_EQ(
+        HostShell(StrCat("cp -r '", V4_SOURCE_DIR, "/examples/median' '", ws_, "' && cd '", ws_,
+                         "' && rm -f scripted.jsonl && git init -q && git add -A && "
+                         "git -c user.email=t@t -c user.name=t commit -qm init")),
+        0);
+    tools_ = std::make_unique<FaultTools>(ws_, log_);
   }
   LoopOptions Options() {
     LoopOptions o;
@@ -143,7 +129,7 @@ class LoopTest : public ::testing::Test {
 
   ScopedTempDir dir_;
   std::string ws_, log_, traj_;
-  std::unique_ptr<WorkspaceTools> tools_;
+  std::unique_ptr<FaultTools> tools_;
 };
 
 TEST_F(LoopTest, ScriptedRunSolvesTheExample) {
@@ -152,9 +138,7 @@ TEST_F(LoopTest, ScriptedRunSolvesTheExample) {
   EXPECT_EQ(s.steps, 4);
   EXPECT_EQ(s.tool_calls_executed, 4);
   EXPECT_NE(s.submission.find("+    values = sorted(values)"), std::string::npos) << s.submission;
-  int rc = -1;
-  Shell(StrCat("cd '", ws_, "' && python3 -m unittest test_stats"), &rc);
-  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(HostShell(StrCat("cd '", ws_, "' && python3 -m unittest test_stats")), 0);
   auto records = ReadTrajectory(traj_);
   ASSERT_TRUE(records.ok());
   EXPECT_EQ(records->front()["type"], "start");
@@ -163,8 +147,8 @@ TEST_F(LoopTest, ScriptedRunSolvesTheExample) {
   int tool_results = 0;
   for (const auto& r : *records) {
     if (r["type"] == "tool_result") ++tool_results;
-    if (r["type"] == "tool_result" && r["name"] == "run") {
-      EXPECT_NE(r["output"].get<std::string>().find("OK"), std::string::npos);
+    if (r["type"] == "tool_result" && r["name"] == "bash") {
+      EXPECT_NE(r["output"].get<std::string>().find("OK"), std::string::npos) << r["output"];
     }
   }
   EXPECT_EQ(tool_results, 4);
@@ -183,8 +167,8 @@ TEST_F(LoopTest, StepLimitAutosubmitsTheDiff) {
 TEST_F(LoopTest, TokenLimit) {
   auto o = Options();
   o.budgets.max_generated_tokens = 150;
-  RunSummary s = Run({Call("view", {{"path", "a"}}, 100), Call("view", {{"path", "b"}}, 100),
-                      Call("view", {{"path", "c"}}, 100)},
+  RunSummary s = Run({Call("view", {{"path", "stats.py"}}, 100),
+                      Call("view", {{"path", "task.md"}}, 100), Call("view", {{"path", "x"}}, 100)},
                      o);
   EXPECT_EQ(s.status, ExitStatus::kTokenLimit);
   EXPECT_EQ(s.steps, 2);
@@ -193,7 +177,8 @@ TEST_F(LoopTest, TokenLimit) {
 TEST_F(LoopTest, ContextLimit) {
   auto o = Options();
   o.budgets.max_context_tokens = 400;
-  RunSummary s = Run({Call("view", {{"path", "a"}}, 10, 500), Call("view", {{"path", "b"}})}, o);
+  RunSummary s =
+      Run({Call("view", {{"path", "stats.py"}}, 10, 500), Call("view", {{"path", "task.md"}})}, o);
   EXPECT_EQ(s.status, ExitStatus::kContextLimit);
   EXPECT_EQ(s.steps, 1);
 }
@@ -270,24 +255,21 @@ TEST_F(LoopTest, ResumeAfterKillReRunsNothingFinished) {
   ::waitpid(pid, &wstatus, 0);
   ASSERT_TRUE(WIFEXITED(wstatus));
   ASSERT_EQ(WEXITSTATUS(wstatus), 137) << "the child must die inside the tool call";
-  EXPECT_EQ(ReadFile(log_).value_or(""), "view\nwrite\ndie\n");
+  EXPECT_EQ(ReadFile(log_).value_or(""), "view\ncreate\ndie\n");
 
   // The killed call never finished, so it is run again; a die that now succeeds would loop
   // forever, so the resumed process gets a tool set where die is harmless.
-  class Survivor : public WorkspaceTools {
+  class Survivor : public FaultTools {
    public:
-    using WorkspaceTools::WorkspaceTools;
+    using FaultTools::FaultTools;
     ToolOutcome Execute(const ToolCall& call, double timeout) override {
       if (call.name == "die") {
-        std::string old = ReadFile(log_path).value_or("");
-        (void)WriteFile(log_path, old + "die-again\n");
+        (void)WriteFile(log_, ReadFile(log_).value_or("") + "die-again\n");
         return ToolOutcome{"survived"};
       }
-      return WorkspaceTools::Execute(call, timeout);
+      return FaultTools::Execute(call, timeout);
     }
-    std::string log_path;
   } survivor(ws_, log_);
-  survivor.log_path = log_;
   ScriptedClient client(script);
   auto o = Options();
   o.resume = true;
@@ -297,7 +279,7 @@ TEST_F(LoopTest, ResumeAfterKillReRunsNothingFinished) {
   EXPECT_EQ(s->steps, 5);
   EXPECT_EQ(s->tool_calls_replayed, 2);
   EXPECT_EQ(s->tool_calls_executed, 3);
-  EXPECT_EQ(ReadFile(log_).value_or(""), "view\nwrite\ndie\ndie-again\nrun\nsubmit\n");
+  EXPECT_EQ(ReadFile(log_).value_or(""), "view\ncreate\ndie\ndie-again\nbash\nsubmit\n");
   EXPECT_NE(s->submission.find("sorted(values)"), std::string::npos);
 
   // A finished run cannot be resumed again.

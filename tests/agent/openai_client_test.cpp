@@ -342,6 +342,26 @@ TEST(OpenAIClientTest, HttpsWithCertificateVerification) {
       << bad.status().message();
 }
 
+TEST(OpenAIClientTest, HttpsRefusesACertificateForAnotherHost) {
+  // A certificate the client trusts (it is its own CA file) but issued to another name: the
+  // connection to localhost must fail on the name, not succeed because the chain verifies.
+  ScopedTempDir dir;
+  std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=other.example "
+      "-addext subjectAltName=DNS:other.example -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a test certificate";
+  LoopbackChatServer server({StreamingToolCall(), StreamingToolCall()}, cert, key);
+  auto o = Options(server.https_url());
+  o.ca_file = cert;
+  o.max_retries = 0;
+  OpenAIClient client(o);
+  auto c = client.Complete(Request(), nullptr);
+  ASSERT_FALSE(c.ok()) << "accepted a certificate for other.example at localhost";
+  EXPECT_NE(c.status().message().find("TLS handshake"), std::string::npos) << c.status().message();
+}
+
 TEST(OpenAIClientTest, ParsesUrls) {
   auto u = ParseHttpUrl("https://api.deepseek.com");
   ASSERT_TRUE(u.ok());

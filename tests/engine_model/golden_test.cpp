@@ -38,6 +38,12 @@ TEST_P(IntermediatesTest, LayerByLayer) {
     }
   }
   names.insert(names.end(), {"hc_head_out", "final_norm_out", "logits"});
+  // README §6: every tensor within ~1e-5 relative; in sim, a value within fp32 noise of an
+  // e4m3/e2m1 midpoint may round the other way here than in the reference, and rows from the
+  // first such flip on may drift up to 1e-2. The flip row is found here (the first row where
+  // any tensor leaves the tight tolerance) and must be a real KV rounding flip (checked below).
+  const int64_t L = static_cast<int64_t>(tokens.size());
+  int64_t first_flip = L;  // rows >= this one may drift
   float max_err = 0;
   for (const auto& name : names) {
     const TensorView* g = golden->Find(name);
@@ -53,20 +59,29 @@ TEST_P(IntermediatesTest, LayerByLayer) {
     ASSERT_EQ(ours.size(), expect.size()) << name;
     float scale = 0;
     for (float v : expect) scale = std::max(scale, std::fabs(v));
-    auto d = Compare(ours.data(), expect.data(), static_cast<int64_t>(ours.size()));
-    // nosim: ~1e-5 relative (README §6). sim: a value within fp32 noise of an e4m3/e2m1
-    // rounding midpoint may round the other way here than in the reference; README §6
-    // allows up to 5e-3 on rows after such a flip.
-    const float tol =
-        p.mode == "nosim" ? 1e-5f * std::max(1.0f, scale) + 1e-6f : 5e-3f * std::max(1.0f, scale);
-    EXPECT_LE(d.max_abs, tol) << name << " worst element " << d.worst << ": ours " << ours[d.worst]
-                              << " vs " << expect[d.worst];
-    max_err = std::max(max_err, d.max_abs / std::max(1.0f, scale));
-    if (d.max_abs > tol) break;
+    const float tight = 1e-5f * std::max(1.0f, scale) + 1e-6f;
+    const float drift = 1e-2f * std::max(1.0f, scale);
+    const int64_t per_row = static_cast<int64_t>(ours.size()) / L;
+    bool ok = true;
+    for (int64_t r = 0; r < L && ok; ++r) {
+      auto d = Compare(ours.data() + r * per_row, expect.data() + r * per_row, per_row);
+      if (p.mode == "sim" && d.max_abs > tight && r < first_flip) {
+        first_flip = r;
+        std::printf("[ report ] %s/%s: first rounding flip shows at row %lld in %s (%.3g)\n",
+                    p.config.c_str(), p.mode.c_str(), static_cast<long long>(r), name.c_str(),
+                    d.max_abs);
+      }
+      const float tol = r < first_flip ? tight : drift;
+      EXPECT_LE(d.max_abs, tol) << name << " row " << r << " worst element " << d.worst << ": ours "
+                                << ours[r * per_row + d.worst] << " vs "
+                                << expect[r * per_row + d.worst];
+      ok = d.max_abs <= tol;
+      if (r < first_flip) max_err = std::max(max_err, d.max_abs / std::max(1.0f, scale));
+    }
+    if (!ok) break;
   }
   // MTP: main-model last-layer streams at rows 0..L-2 with the tokens at 1..L-1.
   {
-    const int64_t L = static_cast<int64_t>(tokens.size());
     const int64_t per = c.hc_mult * c.hidden_size;
     std::vector<float> mtp_streams(streams.begin(), streams.begin() + (L - 1) * per);
     std::vector<int32_t> next(tokens.begin() + 1, tokens.end());
@@ -75,15 +90,57 @@ TEST_P(IntermediatesTest, LayerByLayer) {
     ASSERT_TRUE(model->ForwardMtp(*mtp_cache, mtp_streams, next, &mtp_logits).ok());
     auto expect = Read<float>(*golden, "mtp_logits");
     ASSERT_EQ(mtp_logits.size(), expect.size());
-    auto d = Compare(mtp_logits.data(), expect.data(), static_cast<int64_t>(expect.size()));
-    // sim: downstream of any cache rounding flip (below), the MTP logits move by up to a few
-    // 1e-2 (README §6: 1e-3..4e-2 drift after flips).
-    EXPECT_LE(d.max_abs, p.mode == "nosim" ? 2e-4f : 5e-2f) << "mtp_logits worst " << d.worst;
-    std::printf("[ report ] %s/%s mtp_logits max abs %.3g\n", p.config.c_str(), p.mode.c_str(),
-                d.max_abs);
+    // Row t of the MTP logits reads main-model rows up to t+1: tight before the flip row, up
+    // to 1e-2 from it on.
+    // The MTP block sits downstream of every flip of the main model (and has a window of its
+    // own); past the first flip its rows are judged as README §6 judges long mini-flash sim
+    // prompts: top-1 agreement >= 95% and median row deviation <= 5e-2.
+    const int64_t V = static_cast<int64_t>(expect.size()) / (L - 1);
+    float worst_before = 0;
+    std::vector<float> after;
+    int64_t agree = 0;
+    for (int64_t t = 0; t + 1 < L; ++t) {
+      auto d = Compare(mtp_logits.data() + t * V, expect.data() + t * V, V);
+      if (t + 1 < first_flip) {
+        worst_before = std::max(worst_before, d.max_abs);
+        continue;
+      }
+      after.push_back(d.max_abs);
+      agree += testing::ArgMax(mtp_logits.data() + t * V, V) ==
+               testing::ArgMax(expect.data() + t * V, V);
+    }
+    EXPECT_LE(worst_before, 2e-4f) << "mtp_logits before the first flip";
+    if (!after.empty()) {
+      std::nth_element(after.begin(), after.begin() + after.size() / 2, after.end());
+      const float median = after[after.size() / 2];
+      EXPECT_LE(median, 5e-2f) << "mtp_logits median row deviation after the first flip";
+      EXPECT_GE(agree * 100, static_cast<int64_t>(after.size()) * 95) << "mtp top-1 agreement";
+      std::printf(
+          "[ report ] %s/%s mtp_logits: max abs %.3g before row %lld; after it median "
+          "%.3g, top-1 %lld/%zu\n",
+          p.config.c_str(), p.mode.c_str(), worst_before, static_cast<long long>(first_flip),
+          median, static_cast<long long>(agree), after.size());
+    }
   }
   std::printf("[ report ] %s/%s intermediates: max relative error %.3g\n", p.config.c_str(),
               p.mode.c_str(), max_err);
+  // The row where drift began is a real rounding flip: some layer's window KV for that
+  // position sits one e4m3 step away from the reference's (README §6, point 2).
+  if (first_flip < L) {
+    bool flip_found = false;
+    for (int64_t i = 0; i < c.num_hidden_layers && !flip_found; ++i) {
+      const LayerCache& lc = cache->layer(i);
+      const int64_t W = c.sliding_window;
+      if (first_flip < L - W) break;  // that position left the ring
+      auto expect = Read<float>(*golden, "layers." + std::to_string(i) + ".window_kv");
+      const int64_t dim = static_cast<int64_t>(expect.size()) / W;
+      const int64_t slot = first_flip % W;
+      auto d = Compare(lc.window.data() + slot * dim, expect.data() + slot * dim, dim);
+      flip_found = d.max_abs > 5e-3f;
+    }
+    EXPECT_TRUE(flip_found) << "drift from row " << first_flip
+                            << " is not explained by a KV rounding flip";
+  }
   // Cache contents after the prefill and the indexer's choices.
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string pre = "layers." + std::to_string(i) + ".";

@@ -91,20 +91,17 @@ TEST_P(TwoTurnTest, AppendOnLiveSession) {
   rows.insert(rows.end(), gen_rows.begin(), gen_rows.end());
   const int64_t n = static_cast<int64_t>(rows.size()) / V;
   ASSERT_EQ(n, static_cast<int64_t>(tokens.size()));
-  float max_err = 0;
+  std::vector<float> row_err;
   int64_t agree = 0;
   for (int64_t r = 0; r < n; ++r) {
-    max_err = std::max(max_err, Compare(rows.data() + r * V, expect.data() + r * V, V).max_abs);
+    row_err.push_back(Compare(rows.data() + r * V, expect.data() + r * V, V).max_abs);
     agree += ArgMax(rows.data() + r * V, V) == ArgMax(expect.data() + r * V, V);
   }
-  std::printf("[ report ] %s/%s two_turn: max abs %.3g over %lld rows, top-1 %lld\n",
-              p.config.c_str(), p.mode.c_str(), max_err, static_cast<long long>(n),
-              static_cast<long long>(agree));
-  if (p.mode == "nosim") {
-    EXPECT_LE(max_err, 2e-4f);
-  } else {
-    EXPECT_GE(agree * 100, n * 95);
-  }
+  // README §6: mini-flash's two-turn case is statistical in sim; tiny-fast's is not.
+  testing::ExpectSection6(p.mode == "nosim"          ? testing::SimCriteria::kNosim
+                          : p.config == "mini-flash" ? testing::SimCriteria::kStatistical
+                                                     : testing::SimCriteria::kTightWithFlips,
+                          row_err, agree, p.config + "/" + p.mode + " two_turn");
 }
 
 std::vector<TwoTurnCase> TwoTurnCases() {
@@ -162,13 +159,22 @@ TEST_P(InvarianceTest, ChunkingNeverChangesABit) {
   }
 }
 
-// Lengths straddle window and block boundaries of each config (tiny-fast: window 8, ratios
-// 4/8; mini-flash: window 128, ratios 4/128).
-INSTANTIATE_TEST_SUITE_P(Boundaries, InvarianceTest,
-                         ::testing::Values(InvarianceCase{"tiny-fast", 17, {1, 2, 3, 4, 5, 7, 8}},
-                                           InvarianceCase{"tiny-fast", 33, {1, 3, 8, 9, 16}},
-                                           InvarianceCase{
-                                               "mini-flash", 130, {1, 3, 4, 5, 127, 128, 129}}),
+// Fast tier: lengths that straddle window and block boundaries of each config (tiny-fast:
+// window 8, ratios 4/8; mini-flash: window 128, ratios 4/128). Slow tier: the full chunk-size
+// matrix of engine-notes §8.4 on mini-flash, at lengths of other residues mod 4 and mod 128
+// (258 = 2 mod 4 past two HCA blocks, 387 = 3 mod 4 and 3 mod 128), and tiny-fast at 100.
+std::vector<InvarianceCase> InvarianceCases() {
+  if (V4_GOLDEN_TIER_SLOW) {
+    const std::vector<int64_t> matrix = {1, 2, 3, 4, 5, 7, 8, 127, 128, 129, 255, 256, 257};
+    return {InvarianceCase{"mini-flash", 258, matrix}, InvarianceCase{"mini-flash", 387, matrix},
+            InvarianceCase{"tiny-fast", 100, {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33}}};
+  }
+  return {InvarianceCase{"tiny-fast", 17, {1, 2, 3, 4, 5, 7, 8}},
+          InvarianceCase{"tiny-fast", 33, {1, 3, 8, 9, 16}},
+          InvarianceCase{"mini-flash", 130, {1, 3, 4, 5, 127, 128, 129}}};
+}
+
+INSTANTIATE_TEST_SUITE_P(Boundaries, InvarianceTest, ::testing::ValuesIn(InvarianceCases()),
                          [](const auto& info) {
                            return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
                                   "_L" + std::to_string(info.param.length);
@@ -306,14 +312,18 @@ TEST(KvCacheTest, PackedRowsAreLosslessAndMatchTheFormula) {
       expect += entries * (c.index_head_dim / 2 + c.index_head_dim / 32);
   }
   EXPECT_EQ(cache->ByteAccount().history, expect);
-  // The production layout (bf16 rope dims, 8-byte padding) follows spec §5.2's formula.
-  const KvFormula f = KvBytesPerToken(c, true, false);
+  // The production layout, written out from spec §5.2 here (not with the accounting
+  // function under test): a main entry is the e4m3 nope dims, the bf16 rope dims and one UE8M0
+  // scale per 64 nope dims, padded to 8 bytes (584 B at head_dim 512); an FP4 indexer key is
+  // dI/2 packed bytes and one UE8M0 scale per 32 (68 B at 128).
+  const int64_t main_raw = c.nope_head_dim + 2 * c.qk_rope_head_dim + c.nope_head_dim / 64;
+  const int64_t main_entry = (main_raw + 7) / 8 * 8;
+  const int64_t index_entry = c.index_head_dim / 2 + c.index_head_dim / 32;
   uint64_t production = 0;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const int64_t m = c.ratio(i);
     if (m == 0) continue;
-    production += (300 / m) * (f.main_entry_bytes +
-                               (c.kind(i) == AttentionKind::kCsa ? f.index_entry_bytes : 0));
+    production += (300 / m) * (main_entry + (c.kind(i) == AttentionKind::kCsa ? index_entry : 0));
   }
   EXPECT_EQ(cache->ByteAccount().history_production, production);
 }

@@ -189,8 +189,15 @@ TEST(PathAttackTest, NothingLeavesTheWorkspace) {
   EXPECT_EQ(r.kind, ToolResult::kDenied) << r.text;
   r = ws.Call("view", {{"path", "host"}});
   EXPECT_EQ(r.kind, ToolResult::kDenied) << r.text;
-  r = ws.Call("str_replace", {{"path", "host"}, {"old_str", "a"}, {"new_str", "b"}});
-  EXPECT_NE(r.kind, ToolResult::kOk);
+  // A symlink to a file outside that exists and contains the text to replace.
+  ScopedTempDir out_dir;
+  ASSERT_TRUE(WriteFile(out_dir.path() + "/target.txt", "a b a\n").ok());
+  ASSERT_EQ(ws.Sh("ln -s " + out_dir.path() + "/target.txt outlink.txt"), 0);
+  r = ws.Call("str_replace", {{"path", "outlink.txt"}, {"old_str", "b"}, {"new_str", "X"}});
+  EXPECT_EQ(r.kind, ToolResult::kDenied) << r.text;
+  EXPECT_EQ(*ReadFile(out_dir.path() + "/target.txt"), "a b a\n");
+  r = ws.Call("view", {{"path", "outlink.txt"}});
+  EXPECT_EQ(r.kind, ToolResult::kDenied) << r.text;
   // A symlink target inside the workspace is not written through either.
   ws.Write("real.txt", "content\n");
   ASSERT_EQ(ws.Sh("ln -s real.txt link.txt"), 0);
@@ -210,14 +217,34 @@ TEST(PathAttackTest, PolicyProtectsAndHides) {
                                "*** Begin Patch\n*** Add File: .git/hooks/post-checkout\n"
                                "+evil\n*** End Patch"}});
   EXPECT_EQ(r.kind, ToolResult::kDenied);
-  r = ws.Call("view", {{"path", "~/.ssh/id_rsa"}});
-  EXPECT_NE(r.kind, ToolResult::kOk);
   Workspace ro("read-only");
   ro.Write("f.txt", "x\n");
   r = ro.Call("str_replace", {{"path", "f.txt"}, {"old_str", "x"}, {"new_str", "y"}});
   EXPECT_EQ(r.kind, ToolResult::kDenied);
   EXPECT_NE(r.text.find("denied"), std::string::npos);
   EXPECT_EQ(ro.Read("f.txt"), "x\n");
+}
+
+TEST(PathAttackTest, HiddenKeyThatExistsIsDenied) {
+  // A home with a real key: the policy hides ~/.ssh, so view is denied (not "no such file"),
+  // directly, by absolute path and through a symlink in the workspace.
+  ScopedTempDir home;
+  ASSERT_EQ(std::system(("mkdir -p " + home.path() + "/.ssh && echo SECRET-KEY > " + home.path() +
+                         "/.ssh/id_rsa")
+                            .c_str()),
+            0);
+  const char* old_home = std::getenv("HOME");
+  const std::string saved = old_home ? old_home : "";
+  setenv("HOME", home.path().c_str(), 1);
+  Workspace ws;
+  if (!saved.empty()) setenv("HOME", saved.c_str(), 1);
+  ASSERT_EQ(ws.Sh("ln -s " + home.path() + "/.ssh/id_rsa key"), 0);
+  for (const std::string& path :
+       {std::string("~/.ssh/id_rsa"), home.path() + "/.ssh/id_rsa", std::string("key")}) {
+    ToolResult r = ws.Call("view", {{"path", path}});
+    EXPECT_EQ(r.kind, ToolResult::kDenied) << path << ": " << r.text;
+    EXPECT_EQ(r.text.find("SECRET-KEY"), std::string::npos) << r.text;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include "common/strings.h"
 #include "policies/policy.h"
+#include "policies/safe_commands.h"
+#include "policies/shell_syntax.h"
 
 namespace v4agent::policies {
 namespace {
@@ -15,21 +17,6 @@ bool PrefixMatches(const std::vector<std::string>& prefix, const std::vector<std
     if (prefix[i] != "*" && prefix[i] != argv[i]) return false;
   }
   return true;
-}
-
-// The program's name without its directory: rules about "rm" also catch "/bin/rm".
-std::vector<std::string> Normalize(std::vector<std::string> argv) {
-  if (!argv.empty()) {
-    const size_t slash = argv[0].rfind('/');
-    if (slash != std::string::npos && slash + 1 < argv[0].size()) {
-      argv[0] = argv[0].substr(slash + 1);
-    }
-  }
-  return argv;
-}
-
-bool IsShell(const std::string& prog) {
-  return prog == "sh" || prog == "bash" || prog == "dash" || prog == "zsh";
 }
 
 // Path `p` (workspace-relative or absolute) is `q` or under it.
@@ -88,197 +75,51 @@ const char* VerdictName(Verdict v) {
   return "?";
 }
 
-Result<std::vector<std::vector<std::string>>> SplitShell(const std::string& s) {
-  std::vector<std::vector<std::string>> commands(1);
-  std::string word;
-  bool in_word = false;
-  auto end_word = [&] {
-    if (in_word) commands.back().push_back(word);
-    word.clear();
-    in_word = false;
-  };
-  auto end_command = [&] {
-    end_word();
-    if (!commands.back().empty()) commands.emplace_back();
-  };
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '\\') {
-      if (i + 1 < s.size()) {
-        if (s[i + 1] != '\n') {
-          word.push_back(s[i + 1]);
-          in_word = true;
-        }
-        ++i;
-      }
-      continue;
-    }
-    if (c == '\'') {
-      const size_t end = s.find('\'', i + 1);
-      if (end == std::string::npos) return InvalidArgumentError("unbalanced single quote");
-      word += s.substr(i + 1, end - i - 1);
-      in_word = true;
-      i = end;
-      continue;
-    }
-    if (c == '"') {
-      size_t j = i + 1;
-      for (; j < s.size() && s[j] != '"'; ++j) {
-        if (s[j] == '\\' && j + 1 < s.size()) {
-          word.push_back(s[++j]);
-        } else if (s[j] == '`' || (s[j] == '$' && j + 1 < s.size() && s[j + 1] == '(')) {
-          return InvalidArgumentError("command substitution inside double quotes");
-        } else {
-          word.push_back(s[j]);
-        }
-      }
-      if (j >= s.size()) return InvalidArgumentError("unbalanced double quote");
-      in_word = true;
-      i = j;
-      continue;
-    }
-    if (c == '`' || (c == '$' && i + 1 < s.size() && s[i + 1] == '(')) {
-      return InvalidArgumentError("command substitution");
-    }
-    if (c == '<' && i + 1 < s.size() && s[i + 1] == '<') {
-      return InvalidArgumentError("here-document");
-    }
-    if (c == ';' || c == '&' || c == '|' || c == '\n' || c == '(' || c == ')') {
-      end_command();
-      continue;
-    }
-    if (c == '#' && !in_word) {
-      while (i < s.size() && s[i] != '\n') ++i;
-      end_command();
-      continue;
-    }
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      end_word();
-      continue;
-    }
-    word.push_back(c);
-    in_word = true;
+Result<std::vector<std::vector<std::string>>> SplitShell(const std::string& script) {
+  ShellAnalysis a = AnalyzeShell(script);
+  if (!a.complete) {
+    return InvalidArgumentError(
+        StrCat("the script cannot be fully analysed: ", StrJoin(a.problems, "; ")));
   }
-  end_word();
-  if (commands.back().empty()) commands.pop_back();
-  // Leading variable assignments (FOO=1 make) and redirections are not the program.
-  for (auto& cmd : commands) {
-    size_t k = 0;
-    while (k < cmd.size() && cmd[k].find('=') != std::string::npos &&
-           std::isalpha(static_cast<unsigned char>(cmd[k][0]))) {
-      ++k;
-    }
-    cmd.erase(cmd.begin(), cmd.begin() + static_cast<long>(k));
-    std::vector<std::string> kept;
-    for (size_t i = 0; i < cmd.size(); ++i) {
-      const std::string& w = cmd[i];
-      size_t d = 0;
-      while (d < w.size() && std::isdigit(static_cast<unsigned char>(w[d]))) ++d;
-      const std::string op = w.substr(d);
-      const bool redirect = !op.empty() && (op[0] == '>' || op[0] == '<' || StartsWith(op, "&>"));
-      if (!redirect) {
-        kept.push_back(w);
-        continue;
-      }
-      // "> file" names its target in the next word; ">file" and ">&2" carry it along.
-      const std::string bare = op.substr(op[0] == '&' ? 1 : 0);
-      if (bare == ">" || bare == ">>" || bare == "<" || bare == ">|") ++i;
-    }
-    cmd = std::move(kept);
+  std::vector<std::vector<std::string>> out;
+  for (const ShellCommand& c : a.commands) {
+    if (!c.words.empty()) out.push_back(c.Argv());
   }
-  std::erase_if(commands, [](const auto& c) { return c.empty(); });
-  return commands;
+  return out;
 }
 
-bool IsKnownSafeCommand(const std::vector<std::string>& raw) {
-  const auto argv = Normalize(raw);
-  if (argv.empty()) return true;
-  static const char* const kReadOnly[] = {
-      "ls",       "cat",    "head",  "tail",      "wc",       "grep",    "rg",       "pwd",
-      "echo",     "true",   "false", "nl",        "file",     "stat",    "du",       "df",
-      "which",    "whoami", "id",    "uname",     "date",     "tree",    "diff",     "cmp",
-      "sort",     "uniq",   "cut",   "tr",        "basename", "dirname", "realpath", "readlink",
-      "printf",   "test",   "[",     "sha256sum", "md5sum",   "less",    "more",     "env",
-      "printenv", "type",   "cd"};
-  const std::string& p = argv[0];
-  for (const char* safe : kReadOnly) {
-    if (p == safe) {
-      // A few read-only programs can still write or run things with some flags.
-      for (const auto& a : argv) {
-        if (a == "-delete" || a == "-exec" || a == "-execdir" || a == "-fprint" || a == "-o" ||
-            StartsWith(a, "--output")) {
-          return false;
-        }
-      }
-      return true;
-    }
-  }
-  if (p == "find") {
-    for (const auto& a : argv) {
-      if (a == "-delete" || a == "-exec" || a == "-execdir" || a == "-ok" || a == "-fprint" ||
-          a == "-fprintf" || a == "-fls") {
-        return false;
-      }
-    }
-    return true;
-  }
-  if (p == "sed") {
-    for (const auto& a : argv) {
-      if (StartsWith(a, "-i") || a == "--in-place") return false;
-    }
-    return true;
-  }
-  if (p == "git" && argv.size() >= 2) {
-    static const char* const kGitRead[] = {"status",    "log",      "diff",  "show", "branch",
-                                           "rev-parse", "ls-files", "blame", "grep"};
-    for (const char* g : kGitRead) {
-      if (argv[1] == g) {
-        for (const auto& a : argv) {
-          if (a == "--output" || StartsWith(a, "--output=") || a == "-D" || a == "-d" ||
-              a == "--delete" || a == "-m" || a == "-M") {
-            return false;
-          }
-        }
-        return true;
-      }
-    }
-  }
-  return false;
+bool IsKnownSafeCommand(const std::vector<std::string>& argv) {
+  CommandView v;
+  for (const auto& a : argv) v.words.push_back(ShellWord{a, true, false, a});
+  return NotKnownSafeReason(v).empty();
 }
 
 bool RuleMatches(const CommandRule& r, const std::vector<std::string>& argv) {
-  const auto norm = Normalize(argv);
-  return r.regex ? std::regex_search(StrJoin(norm, " "), *r.regex) : PrefixMatches(r.prefix, norm);
-}
-
-bool RuleMatchesExample(const CommandRule& r, const std::string& example) {
-  auto split = SplitShell(example);
-  if (!split.ok()) return r.regex && std::regex_search(example, *r.regex);
-  for (const auto& cmd : *split) {
-    if (RuleMatches(r, cmd)) return true;
+  for (bool expand : {false, true}) {
+    const auto norm = RuleArgv(argv, expand);
+    if (r.regex ? std::regex_search(StrJoin(norm, " "), *r.regex) : PrefixMatches(r.prefix, norm)) {
+      return true;
+    }
   }
   return false;
 }
 
 namespace {
 
-// The strictest rule verdict for one simple command; `matched` says whether any rule applied.
+// The strictest rule verdict for one command; `matched` says whether any rule applied.
 Verdict RulesFor(const Policy& policy, const std::vector<std::string>& argv, Decision* d,
                  bool* matched) {
-  const auto norm = Normalize(argv);
-  const std::string line = StrJoin(norm, " ");
+  const std::string line = StrJoin(RuleArgv(argv, false), " ");
   Verdict best = Verdict::kAllow;
   *matched = false;
   for (const CommandRule& r : policy.rules) {
-    if (!RuleMatches(r, norm)) continue;
+    if (!RuleMatches(r, argv)) continue;
     d->trace.push_back(
         StrCat("rule ", r.id, " (", VerdictName(r.decision), ") matches \"", line, "\""));
     if (!*matched || Strictness(r.decision) > Strictness(best)) {
       best = r.decision;
-      if (Strictness(r.decision) >= Strictness(d->verdict) || d->rule.empty()) {
-        d->rule = r.id;
-        d->reason = r.reason;
-      }
+      d->rule = r.id;
+      d->reason = r.reason;
     }
     *matched = true;
   }
@@ -296,7 +137,208 @@ Decision Finish(Decision d, bool interactive) {
   return d;
 }
 
+// Every command bash could run for one action, unwrapped and with nested scripts read.
+struct Found {
+  CommandView view;
+  std::string where;         // "" at the top; "$(...)", "via env", "in bash -c" ...
+  bool runs_others = false;  // a wrapper or a shell: decided by what it runs
+  bool wrapper_safe = true;  // the wrapper's own options are harmless
+};
+struct Collected {
+  std::vector<Found> commands;
+  std::vector<std::string> not_understood;  // why the script cannot be fully analysed
+};
+
+CommandView ViewOf(const ShellCommand& c) {
+  return CommandView{c.words, c.assignments, c.redirects};
+}
+
+void Collect(const CommandView& v, const std::string& where, int depth, Collected* out) {
+  if (depth > 12) {
+    out->not_understood.push_back("wrappers and nested scripts too deep");
+    return;
+  }
+  const size_t index = out->commands.size();
+  out->commands.push_back(Found{v, where});
+  if (!v.words.empty() && !v.words[0].known) {
+    out->not_understood.push_back(
+        StrCat("the program \"", v.words[0].source, "\" is not known before the command runs"));
+  }
+  if (auto nested = NestedShellScript(v)) {
+    out->commands[index].runs_others = true;
+    if (!nested->known) {
+      out->not_understood.push_back(
+          StrCat(v.words[0].text, " runs a script that is not known before it runs"));
+      return;
+    }
+    ShellAnalysis a = AnalyzeShell(nested->text);
+    if (!a.complete) {
+      for (const auto& p : a.problems) out->not_understood.push_back(p);
+    }
+    for (const ShellCommand& c : a.commands) {
+      Collect(ViewOf(c), StrCat("in ", v.words[0].text, " script"), depth + 1, out);
+    }
+    return;
+  }
+  if (auto u = Unwrap(v)) {
+    out->commands[index].runs_others = true;
+    out->commands[index].wrapper_safe = u->wrapper_safe;
+    Collect(u->inner, StrCat("via ", u->wrapper), depth + 1, out);
+  }
+}
+
+std::string Describe(const CommandView& v) {
+  std::vector<std::string> parts;
+  for (const auto& [n, value] : v.assignments) parts.push_back(n + "=" + value.source);
+  for (const auto& w : v.words) parts.push_back(w.known ? w.text : w.source);
+  return StrJoin(parts, " ");
+}
+
+std::vector<std::string> Texts(const CommandView& v) {
+  std::vector<std::string> out;
+  for (const auto& w : v.words) out.push_back(w.text);
+  return out;
+}
+
+Decision DecideExec(const Policy& policy, const std::vector<std::string>& argv, bool interactive) {
+  Decision d;
+  Collected found;
+  CommandView top;
+  for (const auto& a : argv) top.words.push_back(ShellWord{a, true, false, a});
+  Collect(top, "", 0, &found);
+  // Each command: the rules first (at any depth, after the same normalisation), then the
+  // approval mode for commands no rule matched. The strictest verdict wins.
+  Verdict overall = Verdict::kAllow;
+  bool have = false;
+  auto consider = [&](Verdict v, const std::string& rule, const std::string& reason) {
+    if (!have || Strictness(v) > Strictness(overall)) {
+      overall = v;
+      d.rule = rule;
+      d.reason = reason;
+      have = true;
+    }
+  };
+  for (const Found& f : found.commands) {
+    const CommandView& v = f.view;
+    const std::string shown = Describe(v);
+    if (v.words.empty()) {
+      // Assignments or redirections alone: a write through a redirection, or a variable that
+      // later commands may see.
+      std::string why;
+      for (const auto& r : v.redirects) {
+        if (r.Writes())
+          why = StrCat("the redirection ", r.op, " ", r.target.source, " writes a file");
+      }
+      for (const auto& [name, value] : v.assignments) {
+        const bool lower = !name.empty() && std::islower(static_cast<unsigned char>(name[0]));
+        if (!lower && !IsHarmlessVariable(name)) {
+          why = StrCat("setting ", name, " can change what later commands run");
+        }
+      }
+      if (!why.empty() && policy.approval == Approval::kUntrusted) {
+        d.trace.push_back(StrCat("approval=untrusted: ask \"", shown, "\": ", why));
+        consider(Verdict::kAsk, "approval=untrusted", why);
+      }
+      continue;
+    }
+    bool matched = false;
+    Decision sub;
+    const Verdict v_rules = RulesFor(policy, Texts(v), &sub, &matched);
+    for (auto& t : sub.trace) d.trace.push_back(StrCat(t, f.where.empty() ? "" : " ", f.where));
+    if (matched) {
+      consider(v_rules, sub.rule, sub.reason);
+      continue;
+    }
+    switch (policy.approval) {
+      case Approval::kNever:
+      case Approval::kOnRequest:
+        consider(Verdict::kAllow, StrCat("approval=", ApprovalName(policy.approval)),
+                 "no rule matched; the sandbox confines the command");
+        break;
+      case Approval::kUntrusted: {
+        std::string why;
+        if (f.runs_others) {
+          // Decided by what it runs (listed separately); its own options must be harmless,
+          // and redirections and assignments on it count like on any command.
+          if (!f.wrapper_safe) why = StrCat("\"", v.words[0].text, "\" with these options");
+          CommandView bare = v;
+          bare.words.resize(1);
+          bare.words[0] = ShellWord{"true", true, false, "true"};
+          if (why.empty()) why = NotKnownSafeReason(bare);
+        } else {
+          why = NotKnownSafeReason(v);
+        }
+        if (why.empty()) {
+          d.trace.push_back(StrCat("approval=untrusted: known safe \"", shown, "\"",
+                                   f.where.empty() ? "" : " ", f.where));
+          // A wrapper or shell is as safe as what it runs, which decides (and names the rule).
+          if (!f.runs_others)
+            consider(Verdict::kAllow, "approval=untrusted", "a known read-only command");
+        } else {
+          d.trace.push_back(StrCat("approval=untrusted: ask \"", shown, "\": ", why));
+          consider(Verdict::kAsk, "approval=untrusted",
+                   StrCat("\"", shown, "\" is not a known read-only command: ", why));
+        }
+        break;
+      }
+    }
+  }
+  if (!found.not_understood.empty()) {
+    // Fail closed: whatever rule could apply to what we cannot see applies; at least ask.
+    Verdict strictest = Verdict::kAsk;
+    std::string rule = "unanalysable script";
+    for (const CommandRule& r : policy.rules) {
+      if (Strictness(r.decision) > Strictness(strictest)) {
+        strictest = r.decision;
+        rule = r.id;
+      }
+    }
+    const std::string why = StrJoin(found.not_understood, "; ");
+    d.trace.push_back(StrCat("not fully understood (", why, "): ", VerdictName(strictest)));
+    consider(strictest, rule,
+             StrCat("the command cannot be checked completely (", why,
+                    "), so the strictest rule that could apply decides"));
+  }
+  if (!have) {
+    d.rule = StrCat("approval=", ApprovalName(policy.approval));
+    d.reason = "nothing in the command needs a decision";
+  }
+  d.verdict = overall;
+  return Finish(std::move(d), interactive);
+}
+
 }  // namespace
+
+CommandList ListCommands(const std::vector<std::string>& argv) {
+  Collected found;
+  CommandView top;
+  for (const auto& a : argv) top.words.push_back(ShellWord{a, true, false, a});
+  Collect(top, "", 0, &found);
+  CommandList out;
+  out.understood = found.not_understood.empty();
+  out.problems = found.not_understood;
+  for (const Found& f : found.commands) {
+    bool known = true;
+    for (const auto& w : f.view.words) known = known && w.known;
+    out.commands.push_back(Texts(f.view));
+    out.known.push_back(known);
+  }
+  return out;
+}
+
+// Examples are read as decisions read commands: every command at any depth, unwrapped.
+bool RuleMatchesExample(const CommandRule& r, const std::string& example) {
+  Collected found;
+  CommandView top;
+  for (const char* a : {"bash", "-c"}) top.words.push_back(ShellWord{a, true, false, a});
+  top.words.push_back(ShellWord{example, true, false, example});
+  Collect(top, "", 0, &found);
+  for (size_t i = 1; i < found.commands.size(); ++i) {
+    const CommandView& v = found.commands[i].view;
+    if (!v.words.empty() && RuleMatches(r, Texts(v))) return true;
+  }
+  return false;
+}
 
 Decision Decide(const Policy& policy, const Action& action, bool interactive) {
   Decision d;
@@ -355,62 +397,7 @@ Decision Decide(const Policy& policy, const Action& action, bool interactive) {
     case Action::kExec:
       break;
   }
-  // Commands: each simple command of a shell script is decided; the strictest wins.
-  std::vector<std::vector<std::string>> commands;
-  bool parsed = true;
-  const auto norm = Normalize(action.argv);
-  if (norm.size() >= 3 && IsShell(norm[0]) && (norm[1] == "-c" || norm[1] == "-lc")) {
-    auto split = SplitShell(norm[2]);
-    if (split.ok()) {
-      commands = std::move(split).value();
-    } else {
-      parsed = false;
-      d.trace.push_back(
-          StrCat("script not split (", split.status().message(), "): rules see it whole"));
-      commands.push_back({norm[2]});
-    }
-  } else {
-    commands.push_back(action.argv);
-  }
-  Verdict overall = Verdict::kAllow;
-  std::string fallback_rule, fallback_reason;
-  for (const auto& cmd : commands) {
-    bool matched = false;
-    Decision sub;
-    Verdict v = RulesFor(policy, cmd, &sub, &matched);
-    for (auto& t : sub.trace) d.trace.push_back(std::move(t));
-    if (!matched) {
-      switch (policy.approval) {
-        case Approval::kNever:
-        case Approval::kOnRequest:
-          v = Verdict::kAllow;
-          sub.rule = StrCat("approval=", ApprovalName(policy.approval));
-          sub.reason = "no rule matched; the sandbox confines the command";
-          break;
-        case Approval::kUntrusted:
-          if (parsed && IsKnownSafeCommand(cmd)) {
-            v = Verdict::kAllow;
-            sub.rule = "approval=untrusted";
-            sub.reason = "a known read-only command";
-          } else {
-            v = Verdict::kAsk;
-            sub.rule = "approval=untrusted";
-            sub.reason = parsed ? StrCat("\"", StrJoin(Normalize(cmd), " "),
-                                         "\" is not a known read-only command")
-                                : "the script could not be checked command by command";
-          }
-          break;
-      }
-      d.trace.push_back(StrCat(sub.rule, ": ", VerdictName(v), " \"", StrJoin(cmd, " "), "\""));
-    }
-    if (d.rule.empty() || Strictness(v) > Strictness(overall)) {
-      overall = v;
-      d.rule = sub.rule;
-      d.reason = sub.reason;
-    }
-  }
-  d.verdict = overall;
-  return Finish(std::move(d), interactive);
+  return DecideExec(policy, action.argv, interactive);
 }
 
 }  // namespace v4agent::policies

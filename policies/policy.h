@@ -103,10 +103,22 @@ Result<Policy> BuiltinPolicy(const std::string& name);
 
 Decision Decide(const Policy& policy, const Action& action, bool interactive = false);
 
-// Splits a shell script into its simple commands' argv (on ; && || | & and newlines,
-// honoring quotes and backslashes). Error when it cannot be split safely (unbalanced quotes,
-// command substitution, here-documents).
+// Every simple command of a shell script as bash would run it (policies/shell_syntax.h: all
+// quoting, substitutions, here-documents, compound commands, brace expansion), in source
+// order. Error when the script cannot be fully analysed.
 Result<std::vector<std::vector<std::string>>> SplitShell(const std::string& script);
+
+// Every command Decide() looks at for `argv` (a program and its arguments, or sh -c SCRIPT):
+// at any depth, wrappers unwrapped (env, nice, timeout, xargs, sudo, ...), nested scripts
+// (sh -c, eval, env -S) read. `known[i]`: every word of command i is known statically.
+// `understood` false: part of it could not be analysed (Decide then fails closed).
+struct CommandList {
+  std::vector<std::vector<std::string>> commands;
+  std::vector<bool> known;
+  bool understood = true;
+  std::vector<std::string> problems;  // why not understood
+};
+CommandList ListCommands(const std::vector<std::string>& argv);
 
 // Whether `rule` matches the command `argv` (a program and its arguments) or, for a shell
 // script example, any of its simple commands.

@@ -150,8 +150,14 @@ TEST(ShellSplitTest, SimpleCommandsQuotesAndRefusals) {
   EXPECT_EQ((*s)[3], (std::vector<std::string>{"ls"}));
   EXPECT_EQ((*s)[4], (std::vector<std::string>{"pwd"}));
   EXPECT_FALSE(SplitShell("echo 'open").ok());
-  EXPECT_FALSE(SplitShell("echo `id`").ok());
-  EXPECT_FALSE(SplitShell("cat <<EOF\nx\nEOF").ok());
+  // Substitutions and here-documents are read, the commands inside them included.
+  s = SplitShell("echo `id` $(date) <<EOF\n$(whoami)\nEOF");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->size(), 4u);
+  EXPECT_EQ((*s)[0][0], "echo");
+  EXPECT_EQ((*s)[1], (std::vector<std::string>{"id"}));
+  EXPECT_EQ((*s)[2], (std::vector<std::string>{"date"}));
+  EXPECT_EQ((*s)[3], (std::vector<std::string>{"whoami"}));
 }
 
 struct BadCase {

@@ -5,6 +5,7 @@
 // that shows the same command gets further, so none passes whatever happened.
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -44,8 +45,10 @@ constexpr char kForkBomb[] =
     "    n += 1\n"
     "print(n)\n";
 
+// The groups this test process made (their names carry our pid): tests run in parallel.
 std::vector<std::string> OurCgroups() {
   std::vector<std::string> out;
+  const std::string mine = StrCat("v4agent-", static_cast<int64_t>(getpid()), "-");
   for (const char* h : {"/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified"}) {
     // Our own group and one level below it are where groups are made.
     std::vector<std::string> dirs = {h};
@@ -58,7 +61,7 @@ std::vector<std::string> OurCgroups() {
     for (const auto& dir : dirs) {
       if (DIR* d = opendir(dir.c_str())) {
         while (dirent* e = readdir(d)) {
-          if (StartsWith(e->d_name, "v4agent-")) out.push_back(dir + "/" + e->d_name);
+          if (StartsWith(e->d_name, mine)) out.push_back(dir + "/" + e->d_name);
         }
         closedir(d);
       }
@@ -86,7 +89,9 @@ TEST_P(LimitsTest, ForkBombStopsAtThePidsLimit) {
     EXPECT_NE(applied.find("rlimit_nproc=64"), std::string::npos) << applied;
   }
   // Root is not subject to RLIMIT_NPROC: the report must not claim it.
-  if (!unprivileged()) EXPECT_EQ(applied.find("rlimit_nproc"), std::string::npos) << applied;
+  if (!unprivileged()) {
+    EXPECT_EQ(applied.find("rlimit_nproc"), std::string::npos) << applied;
+  }
   EXPECT_EQ(OurCgroups(), groups_before);  // nothing left behind
 
   // Control: without our limit the same program makes all 150.

@@ -140,6 +140,8 @@ Result<ResumeState> Rebuild(const std::vector<Json>& records, const std::string&
       st.totals.tokens_reused += c.tokens_reused;
       st.totals.tokens_generated += c.tokens_generated;
       st.totals.seconds_model += c.seconds_prefill + c.seconds_generate;
+      st.totals.seconds_prefill += c.seconds_prefill;
+      st.totals.seconds_generate += c.seconds_generate;
       st.messages.push_back(AssistantMessage(c));
       st.turns.push_back(c);
       bool bad = r.value("format_error", "") != "";
@@ -185,6 +187,8 @@ Json RunSummaryToJson(const RunSummary& s) {
               {"tool_calls_executed", s.tool_calls_executed},
               {"tool_calls_replayed", s.tool_calls_replayed},
               {"seconds_model", s.seconds_model},
+              {"seconds_prefill", s.seconds_prefill},
+              {"seconds_generate", s.seconds_generate},
               {"seconds_tools", s.seconds_tools},
               {"seconds_total", s.seconds_total},
               {"submission", s.submission},
@@ -376,6 +380,8 @@ Result<RunSummary> RunAgent(ModelClient& client, ToolExecutor& tools, const Loop
     sum.tokens_reused += c.tokens_reused;
     sum.tokens_generated += c.tokens_generated;
     sum.seconds_model += secs;
+    sum.seconds_prefill += c.seconds_prefill;
+    sum.seconds_generate += c.seconds_generate;
     if (c.context_tokens > 0) context_tokens = c.context_tokens;
     std::string problem = c.format_error;
     for (const ToolCall& call : c.tool_calls) {

@@ -69,6 +69,8 @@ struct RunSummary {
   int tool_calls_executed = 0;  // in this process (resume does not re-run finished ones)
   int tool_calls_replayed = 0;  // taken from the trajectory on resume
   double seconds_model = 0;
+  double seconds_prefill = 0;   // of seconds_model: computing prompt tokens (0 if unknown)
+  double seconds_generate = 0;  // of seconds_model: generating tokens (0 if unknown)
   double seconds_tools = 0;
   double seconds_total = 0;
   std::string submission;  // submit output, or the autosubmitted diff

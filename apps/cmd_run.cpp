@@ -36,7 +36,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: v4agent run (--task TEXT | --task-file FILE) [--workspace DIR] [--policy FILE]\n"
-    "         [--model DIR [--tokenizer PATH] [--threads N] |\n"
+    "         [--model DIR [--tokenizer PATH] [--threads N] [--numerics fast|exact] |\n"
     "          --endpoint URL --model-name NAME [--api-key-env VAR] |\n"
     "          --scripted FILE]\n"
     "         [--thinking | --no-thinking] [--effort high|max] [--max-steps N]\n"
@@ -45,7 +45,8 @@ constexpr char kUsage[] =
     "         [--json] [--quiet] [--no-approval]\n"
     "Runs an agent on the task over the workspace (default: the current directory) until it\n"
     "submits or a budget ends the run. --model runs the built-in V4 engine on a checkpoint\n"
-    "directory (tokenizer: DIR/tokenizer.json unless --tokenizer); --endpoint talks to an\n"
+    "directory (tokenizer: DIR/tokenizer.json unless --tokenizer; --numerics: fast, the\n"
+    "default, or exact, the fp32 oracle: docs/engine.md); --endpoint talks to an\n"
     "OpenAI-compatible server (vLLM, SGLang, DeepSeek's API) with the key read from the\n"
     "environment variable named by --api-key-env; --scripted replays completions from a JSONL\n"
     "file (a test double). --constrained (in-process only) masks every token that would break\n"
@@ -139,6 +140,11 @@ void PrintSummary(const agent::RunSummary& s) {
                s.format_errors, s.stuck_warnings);
   std::fprintf(stderr, "time:        model %.1f s, tools %.1f s, total %.1f s\n", s.seconds_model,
                s.seconds_tools, s.seconds_total);
+  if (s.seconds_prefill > 0 || s.seconds_generate > 0) {
+    std::fprintf(stderr, "speed:       prefill %.1f tok/s, decode %.1f tok/s\n",
+                 s.seconds_prefill > 0 ? s.tokens_prefilled / s.seconds_prefill : 0.0,
+                 s.seconds_generate > 0 ? s.tokens_generated / s.seconds_generate : 0.0);
+  }
   if (!s.submission.empty()) {
     std::string head = s.submission.substr(0, 2000);
     std::fprintf(stderr, "%s:\n%s%s\n", s.autosubmitted ? "autosubmitted diff" : "submission",
@@ -159,12 +165,12 @@ int Usage(const std::string& message) {
 
 int Run(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
-      args, FlagSpec{{"task",      "task-file",   "workspace", "policy",     "model",
-                      "tokenizer", "threads",     "endpoint",  "model-name", "api-key-env",
-                      "scripted",  "effort",      "max-steps", "max-tokens", "max-turn-tokens",
-                      "max-wall",  "temperature", "top-p",     "seed",       "trajectory",
-                      "resume"},
-                     {"thinking", "no-thinking", "constrained", "json", "quiet", "no-approval"}});
+      args,
+      FlagSpec{{"task",    "task-file", "workspace",  "policy",          "model",    "tokenizer",
+                "threads", "endpoint",  "model-name", "api-key-env",     "numerics", "scripted",
+                "effort",  "max-steps", "max-tokens", "max-turn-tokens", "max-wall", "temperature",
+                "top-p",   "seed",      "trajectory", "resume"},
+               {"thinking", "no-thinking", "constrained", "json", "quiet", "no-approval"}});
   if (!flags.ok()) return Usage(flags.status().message());
   const int clients = (flags->Has("model") ? 1 : 0) + (flags->Has("endpoint") ? 1 : 0) +
                       (flags->Has("scripted") ? 1 : 0);
@@ -261,6 +267,9 @@ int Run(const std::vector<std::string>& args) {
   if (auto dir = flags->Get("model")) {
     engine::ModelOptions mo;
     mo.num_threads = static_cast<int>(*threads);
+    auto numerics = engine::ParseNumerics(flags->GetOr("numerics", "fast"));
+    if (!numerics.ok()) return Usage(numerics.status().message());
+    mo.numerics = *numerics;
     auto m = engine::Model::Load(*dir, mo);
     if (!m.ok()) return Fail(m.status().ToString());
     model = std::move(m).value();

@@ -5,6 +5,7 @@
 #include "apps/flags.h"
 #include "common/stopwatch.h"
 #include "common/strings.h"
+#include "engine/kernels/cpu/packed_matmul.h"
 #include "engine/model/model.h"
 #include "engine/sampler/sampler.h"
 #include "engine/session/session.h"
@@ -19,15 +20,17 @@ constexpr char kUsage[] =
     "usage: v4agent model generate --model DIR (--tokens 1,2,3 | --prompt TEXT) [--max-tokens N]\n"
     "                              [--tokenizer PATH] [--temperature T] [--top-p P] [--top-k K]\n"
     "                              [--seed S] [--qat-sim on|off] [--threads N] [--chunk N]\n"
+    "                              [--numerics fast|exact]\n"
     "Prefills the prompt, then streams the continuation and prints load, prefill and decode\n"
     "speeds on stderr. --prompt is tokenized with --tokenizer or DIR/tokenizer.json (special-\n"
     "token spellings become their ids) and the output is streamed as text; --tokens streams ids,\n"
-    "one per line. Temperature 0 (the default) is greedy.";
+    "one per line. Temperature 0 (the default) is greedy. --numerics fast (the default) runs\n"
+    "the repacked checkpoint-format kernels, exact the fp32 oracle (docs/engine.md).";
 
 int Run(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
       args, FlagSpec{{"model", "tokens", "prompt", "max-tokens", "temperature", "top-p", "top-k",
-                      "seed", "qat-sim", "threads", "chunk", "tokenizer"},
+                      "seed", "qat-sim", "threads", "chunk", "tokenizer", "numerics"},
                      {}});
   if (!flags.ok() || !flags->Get("model")) {
     std::fprintf(stderr, "%s\n%s\n",
@@ -75,6 +78,12 @@ int Run(const std::vector<std::string>& args) {
     }
   }
   ModelOptions mo;
+  auto numerics = ParseNumerics(flags->GetOr("numerics", "fast"));
+  if (!numerics.ok()) {
+    std::fprintf(stderr, "v4agent model generate: --numerics: %s\n", numerics.status().message().c_str());
+    return 2;
+  }
+  mo.numerics = *numerics;
   mo.qat_sim = flags->GetOr("qat-sim", "on") != "off";
   mo.num_threads = static_cast<int>(*threads);
   Stopwatch load_sw;
@@ -120,6 +129,11 @@ int Run(const std::vector<std::string>& args) {
     return 1;
   }
   SessionStats s = session.Stats();
+  if ((*model)->packed_bytes() > 0) {
+    std::fprintf(stderr, "numerics fast: %s repacked in %.2f s (%s) | ",
+                 HumanBytes((*model)->packed_bytes()).c_str(), (*model)->pack_seconds(),
+                 kernels::IsaName(kernels::ActiveIsa()));
+  }
   std::fprintf(stderr,
                "load %.2f s | prefill %lld tokens in %.3f s (%.1f tok/s) | decode %lld tokens in "
                "%.3f s (%.1f tok/s) | cache %s history + %s state\n",

@@ -20,6 +20,7 @@ using namespace v4agent::engine;
 constexpr char kUsage[] =
     "usage: v4agent model score --model DIR --case CASE.safetensors --out OUT.safetensors\n"
     "                           [--teacher-forced] [--qat-sim on|off] [--threads N]\n"
+    "                           [--numerics exact|fast]\n"
     "prompt_L*.safetensors: one prefill of prompt_tokens (prefill_logits, every row), then 16\n"
     "greedy decode steps (gen_tokens, decode_logits; --teacher-forced feeds the case's\n"
     "gen_tokens). two_turn.safetensors: prefill P1, decode G1, append P2 as one chunk on the\n"
@@ -38,6 +39,7 @@ Status Score(const Flags& flags) {
   std::string mode = meta.count("mode") ? meta.at("mode") : "sim";
   if (auto o = flags.Get("qat-sim")) mode = *o == "off" ? "nosim" : "sim";
   ModelOptions mo;
+  V4_ASSIGN_OR_RETURN(mo.numerics, ParseNumerics(flags.GetOr("numerics", "exact")));
   mo.qat_sim = mode != "nosim";
   V4_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
   mo.num_threads = static_cast<int>(threads);
@@ -134,7 +136,7 @@ Status Score(const Flags& flags) {
 
 int Run(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
-      args, FlagSpec{{"model", "case", "out", "qat-sim", "threads"}, {"teacher-forced"}});
+      args, FlagSpec{{"model", "case", "out", "qat-sim", "threads", "numerics"}, {"teacher-forced"}});
   if (!flags.ok() || !flags->Get("model") || !flags->Get("case") || !flags->Get("out")) {
     std::fprintf(
         stderr, "%s\n%s\n",

@@ -1,74 +1,115 @@
 #include "common/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace v4agent {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = static_cast<int>(std::thread::hardware_concurrency());
   if (num_threads <= 0) num_threads = 1;
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  num_threads = std::min(num_threads, 0xFFFF);  // range counts live in 16 bits of next_
+  ranges_.resize(static_cast<size_t>(num_threads));
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::RunRanges(uint64_t gen) {
+  uint64_t v = next_.load(std::memory_order_acquire);
+  while (true) {
+    if ((v >> 32) != (gen & 0xFFFFFFFFu)) return;  // a newer job: not ours to run
+    const size_t count = static_cast<size_t>((v >> 16) & 0xFFFF);
+    const size_t index = static_cast<size_t>(v & 0xFFFF);
+    if (index >= count) return;  // decided from `v` alone: ranges_ may be a newer job's now
+    if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
+    // The claim holds the job open (pending_ > 0), so job_ and ranges_ stay this job's.
+    const auto r = ranges_[index];
+    (*job_)(r.first, r.second);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    v = next_.load(std::memory_order_acquire);
+  }
 }
 
 void ThreadPool::ParallelFor(size_t n, size_t min_chunk,
                              const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   min_chunk = std::max<size_t>(min_chunk, 1);
-  size_t parts =
+  const size_t parts =
       std::min<size_t>(static_cast<size_t>(num_threads()), (n + min_chunk - 1) / min_chunk);
   if (parts <= 1) {
     fn(0, n);
     return;
   }
-  std::unique_lock<std::mutex> lock(mu_);
-  ranges_.clear();
-  size_t base = n / parts, extra = n % parts, begin = 0;
+  const size_t base = n / parts, extra = n % parts;
+  size_t begin = 0;
   for (size_t p = 0; p < parts; ++p) {
-    size_t len = base + (p < extra ? 1 : 0);
-    ranges_.emplace_back(begin, begin + len);
+    const size_t len = base + (p < extra ? 1 : 0);
+    ranges_[p] = {begin, begin + len};
     begin += len;
   }
   job_ = &fn;
-  next_range_ = 0;
-  pending_ = parts;
-  ++generation_;
-  cv_.notify_all();
-  // The caller works too.
-  while (next_range_ < ranges_.size()) {
-    auto r = ranges_[next_range_++];
-    lock.unlock();
-    fn(r.first, r.second);
-    lock.lock();
-    --pending_;
+  pending_.store(parts, std::memory_order_relaxed);
+  const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  next_.store(((gen & 0xFFFFFFFFu) << 32) | (uint64_t{parts} << 16), std::memory_order_release);
+  // seq_cst pairs with the worker's sleepers_ increment: either it sees the new generation
+  // before sleeping, or this sees it asleep and wakes it.
+  generation_.store(gen, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
   }
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
-  job_ = nullptr;
+  RunRanges(gen);
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    // A worker descheduled mid-range: let it run rather than burn its core.
+    if (spins > 4096) {
+      std::this_thread::yield();
+    } else {
+      CpuRelax();
+    }
+  }
 }
 
-void ThreadPool::WorkerLoop(int) {
+void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
-    if (stop_) return;
-    seen = generation_;
-    while (job_ != nullptr && next_range_ < ranges_.size()) {
-      auto r = ranges_[next_range_++];
-      const auto* job = job_;
-      lock.unlock();
-      (*job)(r.first, r.second);
-      lock.lock();
-      if (--pending_ == 0) done_cv_.notify_all();
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    if (gen == seen && !stop_.load(std::memory_order_relaxed)) {
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+      for (int i = 0; gen == seen && !stop_.load(std::memory_order_relaxed); ++i) {
+        CpuRelax();
+        gen = generation_.load(std::memory_order_acquire);
+        if (i % 256 == 255 && std::chrono::steady_clock::now() > deadline) break;
+      }
     }
+    if (gen == seen && !stop_.load()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      cv_.wait(lock,
+               [&] { return stop_.load() || generation_.load(std::memory_order_seq_cst) != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    if (stop_.load()) return;
+    seen = gen;
+    RunRanges(gen);
   }
 }
 

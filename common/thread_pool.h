@@ -1,11 +1,18 @@
 // ThreadPool: a fixed set of workers for data-parallel loops (ParallelFor) in the engine and
 // elsewhere. Work is split into contiguous index ranges, so a result never depends on the
 // number of threads unless the caller's reduction does. Must never be used re-entrantly from
-// inside one of its own tasks.
+// inside one of its own tasks, nor from two threads at once.
+//
+// Decode calls ParallelFor a few hundred times per token, each for tens of microseconds of
+// work, so waking a sleeping thread (a futex round trip, 10-50 us on a VM) would cost as much
+// as the work. Workers therefore spin on an atomic for a short while after each job
+// (kSpinMicros) before they sleep; the caller spins for completion.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -15,6 +22,9 @@ namespace v4agent {
 
 class ThreadPool {
  public:
+  // How long an idle worker keeps polling for the next job before it sleeps.
+  static constexpr int kSpinMicros = 2000;
+
   // num_threads <= 0 means std::thread::hardware_concurrency().
   explicit ThreadPool(int num_threads);
   ~ThreadPool();
@@ -29,18 +39,24 @@ class ThreadPool {
                    const std::function<void(size_t begin, size_t end)>& fn);
 
  private:
-  void WorkerLoop(int index);
+  void WorkerLoop();
+  // Claims and runs ranges of generation `gen` until none is left (or a newer job exists).
+  void RunRanges(uint64_t gen);
 
   std::vector<std::thread> workers_;
+  // The current job, written by the caller before it publishes `next_`.
+  const std::function<void(size_t, size_t)>* job_ = nullptr;
+  std::vector<std::pair<size_t, size_t>> ranges_;  // num_threads() entries, never reallocated
+  // (generation << 32) | (ranges in the job << 16) | index of the next unclaimed range: a
+  // worker late for an old job cannot claim a range of a new one, and decides whether any
+  // range is left without reading ranges_.
+  std::atomic<uint64_t> next_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<size_t> pending_{0};  // ranges of the current job not yet finished
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::condition_variable done_cv_;
-  const std::function<void(size_t, size_t)>* job_ = nullptr;
-  std::vector<std::pair<size_t, size_t>> ranges_;
-  size_t next_range_ = 0;
-  size_t pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
 };
 
 }  // namespace v4agent

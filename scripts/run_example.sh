@@ -48,7 +48,7 @@ echo
 echo "== v4agent run: in-process engine, constrained decoding, workspace $WS"
 set +e
 $V4 run --model "$MODEL" --task-file examples/median/task.md --workspace "$WS" \
-  --constrained --max-steps 4 --max-turn-tokens 192 --temperature 1.0 --seed 1 \
+  --constrained --max-steps 4 --max-turn-tokens 512 --temperature 1.0 --seed 1 \
   --trajectory "$OUT/run-$STAMP.jsonl"
 echo "(exit code $?: 0 submitted, 3 a budget ended the run)"
 set -e

@@ -121,44 +121,18 @@ Status WriteRandomCheckpoint(const ModelConfig& config, uint64_t seed, bool fp4_
       const float sd = MatrixStd(t.name, in, D);
       std::vector<float> m(static_cast<size_t>(n));
       for (auto& v : m) v = normal(rng) * sd;
-      const int64_t so = (o + 127) / 128, si = (in + 127) / 128;
-      pending_scale.assign(static_cast<size_t>(so * si), 0);
+      pending_scale.assign(static_cast<size_t>(((o + 127) / 128) * ((in + 127) / 128)), 0);
       bytes.resize(static_cast<size_t>(n));
-      for (int64_t bo = 0; bo < so; ++bo) {
-        for (int64_t bi = 0; bi < si; ++bi) {
-          float amax = 1e-30f;
-          for (int64_t r = bo * 128; r < std::min(o, bo * 128 + 128); ++r)
-            for (int64_t c = bi * 128; c < std::min(in, bi * 128 + 128); ++c)
-              amax = std::max(amax, std::fabs(m[r * in + c]));
-          const int e = quant::CeilLog2Bits(amax / 448.0f);
-          pending_scale[bo * si + bi] = static_cast<uint8_t>(e + 127);
-          const float s = std::ldexp(1.0f, e);
-          for (int64_t r = bo * 128; r < std::min(o, bo * 128 + 128); ++r)
-            for (int64_t c = bi * 128; c < std::min(in, bi * 128 + 128); ++c)
-              bytes[r * in + c] =
-                  quant::FloatToE4M3(std::clamp(m[r * in + c] / s, -448.0f, 448.0f));
-        }
-      }
+      quant::QuantizeFp8Blocks(m.data(), o, in, bytes.data(), pending_scale.data());
     } else if (t.dtype == DType::kI8) {
       const int64_t o = t.shape[0], in = t.shape[1] * 2;
       const float sd = MatrixStd(t.name, in, D);
+      // Drawn row by row, 32 at a time: the same order as a row-major matrix.
+      std::vector<float> m(static_cast<size_t>(o * in));
+      for (auto& v : m) v = normal(rng) * sd;
       pending_scale.assign(static_cast<size_t>(o * in / 32), 0);
       bytes.assign(static_cast<size_t>(o * in / 2), 0);
-      std::vector<float> blk(32);
-      for (int64_t r = 0; r < o; ++r) {
-        for (int64_t b = 0; b < in / 32; ++b) {
-          float amax = 1e-30f;
-          for (auto& v : blk) amax = std::max(amax, std::fabs(v = normal(rng) * sd));
-          const int e = quant::CeilLog2Bits(amax / 6.0f);
-          pending_scale[r * (in / 32) + b] = static_cast<uint8_t>(e + 127);
-          const float s = std::ldexp(1.0f, e);
-          for (int64_t j = 0; j < 32; ++j) {
-            uint8_t code = quant::FloatToE2M1(std::clamp(blk[j] / s, -6.0f, 6.0f));
-            int64_t idx = r * in + b * 32 + j;
-            bytes[idx / 2] |= (idx % 2 == 0) ? code : static_cast<uint8_t>(code << 4);
-          }
-        }
-      }
+      quant::QuantizeFp4Rows(m.data(), o, in, bytes.data(), pending_scale.data());
     } else if (t.dtype == DType::kI32) {  // tid2eid: k distinct experts per token
       const int64_t rows = t.shape[0], k = t.shape[1];
       std::vector<int32_t> ids(static_cast<size_t>(n));

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/stopwatch.h"
 #include "common/strings.h"
 #include "engine/kernels/cpu/ops.h"
 #include "engine/quant/codecs.h"
@@ -23,6 +24,56 @@ void TraceRow(Trace* trace, const std::string& key, const float* data, int64_t n
 
 }  // namespace
 
+const char* NumericsName(Numerics n) { return n == Numerics::kFast ? "fast" : "exact"; }
+
+Result<Numerics> ParseNumerics(const std::string& name) {
+  if (name == "exact") return Numerics::kExact;
+  if (name == "fast") return Numerics::kFast;
+  return InvalidArgumentError(StrCat("numerics must be exact or fast, not \"", name, "\""));
+}
+
+void Model::ForEachDecodeMatrix(const std::function<void(const Linear&, int64_t)>& fn) const {
+  const ModelWeights& w = *weights_;
+  fn(w.head, 1);
+  auto expert = [&](const ExpertWeights& e, int64_t times) {
+    for (const Linear* l : {&e.w1, &e.w2, &e.w3}) fn(*l, times);
+  };
+  for (const BlockWeights& b : w.layers) {
+    const AttentionWeights& a = b.attn;
+    for (const Linear* l : {&a.wq_a, &a.wq_b, &a.wkv, &a.wo_a, &a.wo_b}) fn(*l, 1);
+    if (a.has_compressor) {
+      fn(a.compressor.wkv, 1);
+      fn(a.compressor.wgate, 1);
+    }
+    if (a.has_indexer) {
+      for (const Linear* l : {&a.indexer.wq_b, &a.indexer.weights_proj, &a.indexer.compressor.wkv,
+                              &a.indexer.compressor.wgate}) {
+        fn(*l, 1);
+      }
+    }
+    fn(b.ffn.gate, 1);
+    if (!b.ffn.experts.empty()) expert(b.ffn.experts[0], config_.num_experts_per_tok);
+    if (b.ffn.has_shared) expert(b.ffn.shared, 1);
+  }
+}
+
+uint64_t Model::DecodeWeightBytes() const {
+  // One embedding row besides the matrices.
+  uint64_t bytes = weights_->embed.StorageBytes() / static_cast<uint64_t>(weights_->embed.out);
+  ForEachDecodeMatrix([&](const Linear& l, int64_t times) {
+    bytes += l.StorageBytes() * static_cast<uint64_t>(times);
+  });
+  return bytes;
+}
+
+uint64_t Model::DecodeWeightParams() const {
+  uint64_t params = 0;
+  ForEachDecodeMatrix([&](const Linear& l, int64_t times) {
+    params += static_cast<uint64_t>(l.out * l.in * times);
+  });
+  return params;
+}
+
 Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const ModelOptions& options) {
   auto m = std::unique_ptr<Model>(new Model());
   m->options_ = options;
@@ -30,6 +81,16 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const ModelOp
   V4_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(dir));
   V4_ASSIGN_OR_RETURN(m->weights_, ModelWeights::Bind(*m->ckpt_, m->config_));
   m->pool_ = std::make_unique<ThreadPool>(options.num_threads);
+  if (options.numerics == Numerics::kFast) {
+    Stopwatch sw;
+    for (Linear* l : m->weights_->Matrices()) {
+      V4_ASSIGN_OR_RETURN(kernels::PackedLinear p, kernels::PackLinear(*l, m->pool_.get()));
+      m->packed_bytes_ += p.Bytes();
+      m->packed_.push_back(std::make_unique<kernels::PackedLinear>(std::move(p)));
+      l->packed = m->packed_.back().get();
+    }
+    m->pack_seconds_ = sw.ElapsedSeconds();
+  }
   const ModelConfig& c = m->config_;
   k::RopeParams swa;
   swa.base = c.rope_theta;

@@ -18,13 +18,26 @@
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "engine/checkpoint/safetensors.h"
+#include "engine/kernels/cpu/packed_linear.h"
 #include "engine/kv/sequence_cache.h"
 #include "engine/model_config.h"
 #include "engine/weights/weights.h"
 
 namespace v4agent::engine {
 
+// How the linear layers compute (docs/engine.md):
+// - kExact: weights dequantized to fp32 rows, fp32 dot products in the goldens' order; the
+//   oracle, bit for bit the reference in nosim;
+// - kFast: weights kept in their checkpoint formats, repacked once at load into 16-row tiles
+//   and converted in registers (exactly), activations in fp32, one fused multiply-add per
+//   weight: the same products, another summation order (kernels/cpu/packed_matmul.h).
+enum class Numerics { kExact, kFast };
+const char* NumericsName(Numerics n);
+// "exact" | "fast"; an error names the accepted values.
+Result<Numerics> ParseNumerics(const std::string& name);
+
 struct ModelOptions {
+  Numerics numerics = Numerics::kExact;
   // The two quantization-aware simulations (FP8 KV, FP4 indexer). On: the model's numerics.
   bool qat_sim = true;
   // How KV history rows are stored (kv/sequence_cache.h). kPacked (FP8 / FP4, lossless) is
@@ -67,6 +80,16 @@ class Model {
                     std::span<const int32_t> next_tokens, std::vector<float>* logits);
 
   ThreadPool* pool() { return pool_.get(); }
+  // Numerics fast: seconds spent repacking at load and the bytes of the packed copies.
+  double pack_seconds() const { return pack_seconds_; }
+  uint64_t packed_bytes() const { return packed_bytes_; }
+  // Checkpoint bytes of the weights one decode step reads: every main-layer matrix except the
+  // experts not routed to (num_experts_per_tok routed + the shared one per layer), the LM head
+  // and one embedding row (the MTP block is not run by decode). Divided by the step's time it
+  // is the memory bandwidth decode achieves.
+  uint64_t DecodeWeightBytes() const;
+  // The multiply-adds per token of those matrices (2x this is a token's matmul FLOPs).
+  uint64_t DecodeWeightParams() const;
 
  private:
   Model() = default;
@@ -74,6 +97,9 @@ class Model {
     std::vector<float> freqs;
   };
   const Rope& RopeFor(int64_t layer) const;
+  // Calls fn(matrix, times) for every matrix one decode step multiplies by (times > 1: the
+  // routed experts, counted through expert 0's shapes).
+  void ForEachDecodeMatrix(const std::function<void(const Linear&, int64_t)>& fn) const;
   void Block(const BlockWeights& w, SequenceCache& cache, std::span<const int32_t> tokens,
              int64_t start_pos, std::vector<float>& streams, Trace* trace);
   void Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, int64_t T,
@@ -88,6 +114,9 @@ class Model {
   std::unique_ptr<Checkpoint> ckpt_;
   std::unique_ptr<ModelWeights> weights_;
   std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<kernels::PackedLinear>> packed_;
+  double pack_seconds_ = 0;
+  uint64_t packed_bytes_ = 0;
   Rope rope_swa_, rope_compressed_;
 };
 

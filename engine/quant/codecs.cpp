@@ -188,4 +188,47 @@ float F16ToFloat(uint16_t v) {
   return sign ? -r : r;
 }
 
+void QuantizeFp8Blocks(const float* m, int64_t rows, int64_t cols, uint8_t* bytes,
+                       uint8_t* scales) {
+  const int64_t so = (rows + 127) / 128, si = (cols + 127) / 128;
+  for (int64_t bo = 0; bo < so; ++bo) {
+    const int64_t r_end = std::min(rows, bo * 128 + 128);
+    for (int64_t bi = 0; bi < si; ++bi) {
+      const int64_t c_end = std::min(cols, bi * 128 + 128);
+      float amax = 1e-30f;
+      for (int64_t r = bo * 128; r < r_end; ++r) {
+        for (int64_t c = bi * 128; c < c_end; ++c)
+          amax = std::max(amax, std::fabs(m[r * cols + c]));
+      }
+      const int e = CeilLog2Bits(amax / 448.0f);
+      scales[bo * si + bi] = static_cast<uint8_t>(e + 127);
+      const float s = std::ldexp(1.0f, e);
+      for (int64_t r = bo * 128; r < r_end; ++r) {
+        for (int64_t c = bi * 128; c < c_end; ++c) {
+          bytes[r * cols + c] = FloatToE4M3(std::clamp(m[r * cols + c] / s, -448.0f, 448.0f));
+        }
+      }
+    }
+  }
+}
+
+void QuantizeFp4Rows(const float* m, int64_t rows, int64_t cols, uint8_t* packed, uint8_t* scales) {
+  std::fill(packed, packed + rows * cols / 2, uint8_t{0});
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      const float* blk = m + r * cols + b * 32;
+      float amax = 1e-30f;
+      for (int64_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(blk[j]));
+      const int e = CeilLog2Bits(amax / 6.0f);
+      scales[r * (cols / 32) + b] = static_cast<uint8_t>(e + 127);
+      const float s = std::ldexp(1.0f, e);
+      for (int64_t j = 0; j < 32; ++j) {
+        const uint8_t code = FloatToE2M1(std::clamp(blk[j] / s, -6.0f, 6.0f));
+        const int64_t idx = r * cols + b * 32 + j;
+        packed[idx / 2] |= (idx % 2 == 0) ? code : static_cast<uint8_t>(code << 4);
+      }
+    }
+  }
+}
+
 }  // namespace v4agent::engine::quant

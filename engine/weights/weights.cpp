@@ -210,6 +210,38 @@ class Binder {
 
 }  // namespace
 
+std::vector<Linear*> ModelWeights::Matrices() {
+  std::vector<Linear*> out = {&head};
+  auto block = [&](BlockWeights& b) {
+    AttentionWeights& a = b.attn;
+    for (Linear* l : {&a.wq_a, &a.wq_b, &a.wkv, &a.wo_a, &a.wo_b}) out.push_back(l);
+    if (a.has_compressor) {
+      out.push_back(&a.compressor.wkv);
+      out.push_back(&a.compressor.wgate);
+    }
+    if (a.has_indexer) {
+      for (Linear* l : {&a.indexer.wq_b, &a.indexer.weights_proj, &a.indexer.compressor.wkv,
+                        &a.indexer.compressor.wgate}) {
+        out.push_back(l);
+      }
+    }
+    out.push_back(&b.ffn.gate);
+    for (ExpertWeights& e : b.ffn.experts) {
+      for (Linear* l : {&e.w1, &e.w2, &e.w3}) out.push_back(l);
+    }
+    if (b.ffn.has_shared) {
+      for (Linear* l : {&b.ffn.shared.w1, &b.ffn.shared.w2, &b.ffn.shared.w3}) out.push_back(l);
+    }
+  };
+  for (BlockWeights& b : layers) block(b);
+  for (MtpWeights& m : mtp) {
+    out.push_back(&m.e_proj);
+    out.push_back(&m.h_proj);
+    block(m.block);
+  }
+  return out;
+}
+
 void Linear::DequantRow(int64_t r, float* dst) const {
   switch (format) {
     case WeightFormat::kBF16: {

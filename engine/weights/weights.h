@@ -16,6 +16,10 @@
 
 namespace v4agent::engine {
 
+namespace kernels {
+struct PackedLinear;
+}
+
 enum class WeightFormat { kBF16, kF32, kFP8, kFP4 };
 
 // A [out, in] matrix in its storage format.
@@ -26,6 +30,8 @@ struct Linear {
   int64_t in = 0;
   const uint8_t* data = nullptr;
   const uint8_t* scale = nullptr;  // FP8: [ceil(out/128), ceil(in/128)]; FP4: [out, in/32]
+  // The same matrix repacked for the fast kernels (set by Model::Load with numerics fast).
+  const kernels::PackedLinear* packed = nullptr;
 
   // Row r of the dequantized matrix into dst[in].
   void DequantRow(int64_t r, float* dst) const;
@@ -102,6 +108,9 @@ struct ModelWeights {
   // Binds every tensor the forward pass needs; `ckpt` must outlive the result.
   // `verify_scales` scans every UE8M0 scale for the NaN byte 0xFF (reads all scale bytes;
   // `model inspect` turns it off to stay instant on header-only checkpoints).
+  // Every matrix the forward pass multiplies by (not the embedding, which is read by row).
+  std::vector<Linear*> Matrices();
+
   static Result<std::unique_ptr<ModelWeights>> Bind(const Checkpoint& ckpt,
                                                     const ModelConfig& config,
                                                     bool verify_scales = true);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <numeric>
+#include <thread>
 
 namespace v4agent {
 namespace {
@@ -30,6 +32,46 @@ TEST(ThreadPoolTest, ManyRoundsInARow) {
     });
   }
   EXPECT_EQ(sum.load(), 2000L * 45);
+}
+
+// Every range of round r must run round r's function: a worker still leaving round r - 1
+// must not claim a range of round r with the old function (ranges carry the generation).
+TEST(ThreadPoolTest, NoRangeRunsWithAnOlderJobsFunction) {
+  for (int threads : {2, 3, 8}) {
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> owner(64);
+    for (int round = 1; round <= 20000; ++round) {
+      const size_t n = 1 + static_cast<size_t>(round % 64);
+      pool.ParallelFor(n, 1, [&, round](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) owner[i].store(round);
+      });
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(owner[i].load(), round) << threads << " threads";
+    }
+  }
+}
+
+// Workers that went to sleep (idle past the spin time) are woken by the next job, and a pool
+// destroyed while its workers spin or sleep joins them.
+TEST(ThreadPoolTest, WakesSleepingWorkersAndStopsCleanly) {
+  ThreadPool pool(2);
+  for (int round = 0; round < 5; ++round) {
+    std::this_thread::sleep_for(std::chrono::microseconds(ThreadPool::kSpinMicros * 3));
+    std::atomic<int> ran{0};
+    std::atomic<bool> two_threads{false};
+    const auto caller = std::this_thread::get_id();
+    pool.ParallelFor(2, 1, [&](size_t, size_t) {
+      ++ran;
+      if (std::this_thread::get_id() != caller) two_threads = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    });
+    EXPECT_EQ(ran.load(), 2);
+    EXPECT_TRUE(two_threads.load()) << "the sleeping worker took no range in round " << round;
+  }
+  {
+    ThreadPool spinning(3);
+    spinning.ParallelFor(3, 1, [](size_t, size_t) {});
+  }
+  { ThreadPool idle(3); }
 }
 
 }  // namespace

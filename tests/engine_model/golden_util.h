@@ -46,12 +46,14 @@ inline Diff Compare(const float* a, const float* b, int64_t n) {
   return d;
 }
 
-// A golden checkpoint loaded with the given simulations setting and thread count.
+// A golden checkpoint loaded with the given simulations setting, thread count and numerics.
 inline std::unique_ptr<Model> LoadGoldenModel(const std::string& config, bool sim,
-                                              int threads = 2) {
+                                              int threads = 2,
+                                              Numerics numerics = Numerics::kExact) {
   ModelOptions o;
   o.qat_sim = sim;
   o.num_threads = threads;
+  o.numerics = numerics;
   auto m = Model::Load(GoldenDir() + "/" + config + "/checkpoint", o);
   V4_CHECK(m.ok()) << m.status().ToString();
   return std::move(m).value();

@@ -20,6 +20,7 @@ using testing::Read;
 struct PromptCase {
   std::string config, mode, file;
   int64_t length;
+  Numerics numerics = Numerics::kExact;
 };
 
 std::vector<PromptCase> AllCases() {
@@ -38,7 +39,12 @@ std::vector<PromptCase> AllCases() {
         // The long mini-flash prompts are the slow tier (label `slow`): seconds each in a
         // release build, minutes under ASan.
         const bool slow = std::string(config) == "mini-flash" && len > 129;
-        if (slow == (V4_GOLDEN_TIER_SLOW != 0)) out.push_back({config, mode, f, len});
+        if (slow != (V4_GOLDEN_TIER_SLOW != 0)) continue;
+        // Both numerics meet the same criteria (README §6): fast differs from exact only in
+        // the order of its sums.
+        for (Numerics n : {Numerics::kExact, Numerics::kFast}) {
+          out.push_back({config, mode, f, len, n});
+        }
       }
     }
   }
@@ -49,7 +55,7 @@ class PromptTest : public ::testing::TestWithParam<PromptCase> {};
 
 TEST_P(PromptTest, PrefillAndDecode) {
   const PromptCase& p = GetParam();
-  auto model = testing::LoadGoldenModel(p.config, p.mode == "sim");
+  auto model = testing::LoadGoldenModel(p.config, p.mode == "sim", 2, p.numerics);
   auto golden = OpenCase(p.config + "/" + p.mode + "/" + p.file);
   auto prompt = Read<int32_t>(*golden, "prompt_tokens");
   auto prefill = Read<float>(*golden, "prefill_logits");
@@ -82,7 +88,8 @@ TEST_P(PromptTest, PrefillAndDecode) {
     check_row(step.data(), decode.data() + i * V);
     next = static_cast<int32_t>(ArgMax(step.data(), V));
   }
-  const std::string what = p.config + "/" + p.mode + "/" + p.file;
+  const std::string what =
+      p.config + "/" + p.mode + "/" + p.file + " (" + NumericsName(p.numerics) + ")";
   if (!statistical) {
     EXPECT_EQ(ours_gen, gen) << what;
   }
@@ -95,7 +102,8 @@ TEST_P(PromptTest, PrefillAndDecode) {
 INSTANTIATE_TEST_SUITE_P(Goldens, PromptTest, ::testing::ValuesIn(AllCases()),
                          [](const auto& info) {
                            return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
-                                  "_" + info.param.mode + "_L" + std::to_string(info.param.length);
+                                  "_" + info.param.mode + "_L" + std::to_string(info.param.length) +
+                                  "_" + NumericsName(info.param.numerics);
                          });
 
 }  // namespace

@@ -23,12 +23,13 @@ using testing::Read;
 
 struct TwoTurnCase {
   std::string config, mode;
+  Numerics numerics = Numerics::kExact;
 };
 class TwoTurnTest : public ::testing::TestWithParam<TwoTurnCase> {};
 
 TEST_P(TwoTurnTest, AppendOnLiveSession) {
   const auto& p = GetParam();
-  auto model = testing::LoadGoldenModel(p.config, p.mode == "sim");
+  auto model = testing::LoadGoldenModel(p.config, p.mode == "sim", 2, p.numerics);
   auto golden = OpenCase(p.config + "/" + p.mode + "/two_turn.safetensors");
   auto tokens = Read<int32_t>(*golden, "tokens");
   auto expect = Read<float>(*golden, "logits");
@@ -101,20 +102,26 @@ TEST_P(TwoTurnTest, AppendOnLiveSession) {
   testing::ExpectSection6(p.mode == "nosim"          ? testing::SimCriteria::kNosim
                           : p.config == "mini-flash" ? testing::SimCriteria::kStatistical
                                                      : testing::SimCriteria::kTightWithFlips,
-                          row_err, agree, p.config + "/" + p.mode + " two_turn");
+                          row_err, agree,
+                          p.config + "/" + p.mode + " two_turn (" + NumericsName(p.numerics) + ")");
 }
 
 std::vector<TwoTurnCase> TwoTurnCases() {
   if (V4_GOLDEN_TIER_SLOW) return {};
-  return {TwoTurnCase{"tiny-fast", "nosim"}, TwoTurnCase{"tiny-fast", "sim"},
-          TwoTurnCase{"mini-flash", "nosim"}, TwoTurnCase{"mini-flash", "sim"}};
+  std::vector<TwoTurnCase> out;
+  for (Numerics n : {Numerics::kExact, Numerics::kFast}) {
+    for (const char* config : {"tiny-fast", "mini-flash"}) {
+      for (const char* mode : {"nosim", "sim"}) out.push_back({config, mode, n});
+    }
+  }
+  return out;
 }
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(TwoTurnTest);
 
 INSTANTIATE_TEST_SUITE_P(Goldens, TwoTurnTest, ::testing::ValuesIn(TwoTurnCases()),
                          [](const auto& info) {
                            return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
-                                  "_" + info.param.mode;
+                                  "_" + info.param.mode + "_" + NumericsName(info.param.numerics);
                          });
 
 std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint64_t seed) {
@@ -143,19 +150,21 @@ struct InvarianceCase {
   std::string config;
   int64_t length;
   std::vector<int64_t> chunks;
+  Numerics numerics = Numerics::kExact;
 };
 class InvarianceTest : public ::testing::TestWithParam<InvarianceCase> {};
 
 TEST_P(InvarianceTest, ChunkingNeverChangesABit) {
   const auto& p = GetParam();
-  auto model = testing::LoadGoldenModel(p.config, true);
+  auto model = testing::LoadGoldenModel(p.config, true, 2, p.numerics);
   auto tokens = RandomTokens(p.length, model->config().vocab_size, 7 + p.length);
   auto one_shot = RunChunked(*model, tokens, 0);
   for (int64_t chunk : p.chunks) {
     auto chunked = RunChunked(*model, tokens, chunk);
     ASSERT_EQ(chunked.size(), one_shot.size());
     EXPECT_EQ(0, std::memcmp(chunked.data(), one_shot.data(), one_shot.size() * 4))
-        << "chunk size " << chunk << " at length " << p.length;
+        << "chunk size " << chunk << " at length " << p.length << " (" << NumericsName(p.numerics)
+        << ")";
   }
 }
 
@@ -163,21 +172,33 @@ TEST_P(InvarianceTest, ChunkingNeverChangesABit) {
 // window 8, ratios 4/8; mini-flash: window 128, ratios 4/128). Slow tier: the full chunk-size
 // matrix of engine-notes §8.4 on mini-flash, at lengths of other residues mod 4 and mod 128
 // (258 = 2 mod 4 past two HCA blocks, 387 = 3 mod 4 and 3 mod 128), and tiny-fast at 100.
+// Both numerics: fast kernels must be batch-invariant too (a GEMM row equals the GEMV of it).
 std::vector<InvarianceCase> InvarianceCases() {
+  std::vector<InvarianceCase> base;
   if (V4_GOLDEN_TIER_SLOW) {
     const std::vector<int64_t> matrix = {1, 2, 3, 4, 5, 7, 8, 127, 128, 129, 255, 256, 257};
-    return {InvarianceCase{"mini-flash", 258, matrix}, InvarianceCase{"mini-flash", 387, matrix},
+    base = {InvarianceCase{"mini-flash", 258, matrix}, InvarianceCase{"mini-flash", 387, matrix},
             InvarianceCase{"tiny-fast", 100, {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33}}};
+  } else {
+    base = {InvarianceCase{"tiny-fast", 17, {1, 2, 3, 4, 5, 7, 8}},
+            InvarianceCase{"tiny-fast", 33, {1, 3, 8, 9, 16}},
+            InvarianceCase{"mini-flash", 130, {1, 3, 4, 5, 127, 128, 129}}};
   }
-  return {InvarianceCase{"tiny-fast", 17, {1, 2, 3, 4, 5, 7, 8}},
-          InvarianceCase{"tiny-fast", 33, {1, 3, 8, 9, 16}},
-          InvarianceCase{"mini-flash", 130, {1, 3, 4, 5, 127, 128, 129}}};
+  std::vector<InvarianceCase> out;
+  for (Numerics n : {Numerics::kExact, Numerics::kFast}) {
+    for (InvarianceCase c : base) {
+      c.numerics = n;
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Boundaries, InvarianceTest, ::testing::ValuesIn(InvarianceCases()),
                          [](const auto& info) {
                            return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
-                                  "_L" + std::to_string(info.param.length);
+                                  "_L" + std::to_string(info.param.length) + "_" +
+                                  NumericsName(info.param.numerics);
                          });
 
 TEST(SessionTest, RewindForkThreadsAndRepeatability) {

@@ -1,5 +1,7 @@
 #include "engine/kernels/cpu/ops.h"
 
+#include "engine/kernels/cpu/packed_matmul.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -49,6 +51,10 @@ float Dot(const float* a, const float* b, int64_t n) {
 
 void MatMulRows(const Linear& w, int64_t row_begin, int64_t row_end, const float* x,
                 int64_t x_stride, int64_t tokens, float* y, int64_t y_stride, ThreadPool* pool) {
+  if (w.packed != nullptr) {
+    PackedMatMul(*w.packed, row_begin, row_end, x, x_stride, tokens, y, y_stride, pool);
+    return;
+  }
   const int64_t rows = row_end - row_begin;
   auto work = [&](size_t begin, size_t end) {
     std::vector<float> row(static_cast<size_t>(w.in));

@@ -21,7 +21,9 @@ float Dot(const float* a, const float* b, int64_t n);
 float DotScalar(const float* a, const float* b, int64_t n);
 
 // y[t, o] = sum_i x[t, i] * W[o, i] for t < tokens. x: [tokens, W.in], y: [tokens, W.out].
-// Rows of W are dequantized once per call and reused for every token. `pool` may be null.
+// Exact: rows of W are dequantized once per call and reused for every token. When W has a
+// packed copy (numerics fast) the fast kernels of packed_matmul.h run instead. `pool` may be
+// null.
 void MatMul(const Linear& w, const float* x, int64_t tokens, float* y, ThreadPool* pool);
 // Rows [row_begin, row_end) of W only, into y[t, 0 .. row_end-row_begin) with row stride
 // `y_stride` (used by grouped projections).

@@ -1,0 +1,141 @@
+#include "engine/kernels/cpu/packed_matmul.h"
+
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#include "common/check.h"
+#include "engine/quant/codecs.h"
+
+namespace v4agent::engine::kernels {
+namespace {
+
+std::atomic<int> g_forced{-1};
+
+}  // namespace
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+Isa DetectIsa() {
+  static const Isa best = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+      return Isa::kAvx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+    return Isa::kScalar;
+  }();
+  return best;
+}
+
+Isa ActiveIsa() {
+  const int f = g_forced.load(std::memory_order_relaxed);
+  return f < 0 ? DetectIsa() : static_cast<Isa>(f);
+}
+
+void ForceIsa(Isa isa) {
+  g_forced.store(static_cast<int>(std::min(isa, DetectIsa())), std::memory_order_relaxed);
+}
+
+// The oracle the vector kernels must match bit for bit: each tile's weights as fp32 (FP4: the
+// e2m1 values and the block scales apart), then for each token and row the sums in the order
+// packed_linear.h fixes.
+void RunTilesScalar(const TileJob& job) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in;
+  const bool fp4 = w.format == WeightFormat::kFP4;
+  std::vector<float> row(static_cast<size_t>(in));
+  std::vector<float> tile(static_cast<size_t>(in * kTileRows));
+  std::vector<float> scale(fp4 ? static_cast<size_t>(in / kFp4Block * kTileRows) : 0);
+  for (int64_t t = job.tile_begin; t < job.tile_end; ++t) {
+    for (int64_t j = 0; j < kTileRows; ++j) {
+      if (fp4) {
+        const uint8_t* codes = w.TileData(t);
+        const uint8_t* sc = w.TileScales(t);
+        for (int64_t k = 0; k < in; ++k) {
+          const uint8_t byte = codes[(k / 2) * w.StepStride(t) + j];
+          tile[k * kTileRows + j] = quant::E2M1ToFloat(k % 2 == 0 ? byte & 0xF : byte >> 4);
+        }
+        for (int64_t b = 0; b < in / kFp4Block; ++b) {
+          const uint8_t e = sc[b * w.ScaleStride(t) + j];
+          scale[b * kTileRows + j] = e == 0 ? 0.0f : std::ldexp(1.0f, e - 127);
+        }
+      } else {
+        w.DequantRow(t * kTileRows + j, row.data());
+        for (int64_t k = 0; k < in; ++k) tile[k * kTileRows + j] = row[k];
+      }
+    }
+    for (int64_t tok = 0; tok < job.tokens; ++tok) {
+      const float* x = job.x + tok * job.x_stride;
+      for (int64_t j = 0; j < kTileRows; ++j) {
+        const int64_t r = t * kTileRows + j;
+        if (r >= job.row_end) break;
+        float acc = 0;
+        if (fp4) {
+          for (int64_t b = 0; b < in / kFp4Block; ++b) {
+            float p = 0;
+            for (int64_t k = b * kFp4Block; k < (b + 1) * kFp4Block; ++k) {
+              p = std::fma(tile[k * kTileRows + j], x[k], p);
+            }
+            acc = std::fma(p, scale[b * kTileRows + j], acc);
+          }
+        } else {
+          for (int64_t k = 0; k < in; ++k) acc = std::fma(tile[k * kTileRows + j], x[k], acc);
+        }
+        job.y[tok * job.y_stride + (r - job.row_origin)] = acc;
+      }
+    }
+  }
+}
+
+void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, const float* x,
+                  int64_t x_stride, int64_t tokens, float* y, int64_t y_stride, ThreadPool* pool) {
+  V4_CHECK(row_begin % kTileRows == 0 && row_begin <= row_end && row_end <= w.out);
+  const int64_t tile_begin = row_begin / kTileRows;
+  const int64_t tile_end = (row_end + kTileRows - 1) / kTileRows;
+  const Isa isa = ActiveIsa();
+  auto run = [&](size_t b, size_t e) {
+    TileJob job{&w,
+                tile_begin + static_cast<int64_t>(b),
+                tile_begin + static_cast<int64_t>(e),
+                row_end,
+                row_begin,
+                x,
+                x_stride,
+                tokens,
+                y,
+                y_stride};
+    switch (isa) {
+      case Isa::kAvx512:
+        RunTilesAvx512(job);
+        break;
+      case Isa::kAvx2:
+        RunTilesAvx2(job);
+        break;
+      case Isa::kScalar:
+        RunTilesScalar(job);
+        break;
+    }
+  };
+  const int64_t tiles = tile_end - tile_begin;
+  // Waking the other threads costs microseconds: split only work that dwarfs that.
+  const int64_t macs = tiles * kTileRows * w.in * tokens;
+  if (pool == nullptr || pool->num_threads() == 1 || tiles < 2 || macs < (1 << 17)) {
+    run(0, static_cast<size_t>(tiles));
+  } else {
+    pool->ParallelFor(static_cast<size_t>(tiles), 1, run);
+  }
+}
+
+}  // namespace v4agent::engine::kernels

@@ -1,0 +1,45 @@
+// The fast linear layers: y = W x over a PackedLinear, for one token (decode: a GEMV that
+// streams the weights once) or many (prefill: each tile converted to fp32 once and reused by
+// every token). Weights are converted in registers exactly (e4m3, e2m1 and bf16 are exact in
+// fp32) and every product accumulates in fp32 with one fused multiply-add per k in increasing
+// k, so results are bit-identical across token counts, thread counts and instruction sets
+// (AVX-512, AVX2, scalar; chosen at run time, forced by tests). Each output row is computed by
+// exactly one thread.
+#pragma once
+
+#include <cstdint>
+
+#include "common/thread_pool.h"
+#include "engine/kernels/cpu/packed_linear.h"
+
+namespace v4agent::engine::kernels {
+
+enum class Isa { kScalar, kAvx2, kAvx512 };
+const char* IsaName(Isa isa);
+// The best this CPU supports, and the one in use (the best unless forced).
+Isa DetectIsa();
+Isa ActiveIsa();
+// Forces an instruction set (clamped to what the CPU supports): tests of the fallbacks.
+void ForceIsa(Isa isa);
+
+// y[t * y_stride + (o - row_begin)] = sum_k W[o][k] * x[t * x_stride + k], for rows
+// o in [row_begin, row_end) and t < tokens. row_begin must be a multiple of 16 (a tile).
+void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, const float* x,
+                  int64_t x_stride, int64_t tokens, float* y, int64_t y_stride, ThreadPool* pool);
+
+// One thread's share: tiles [tile_begin, tile_end) of the call above.
+struct TileJob {
+  const PackedLinear* w;
+  int64_t tile_begin, tile_end;
+  int64_t row_end;     // rows at or past this one are not written (padding, other groups)
+  int64_t row_origin;  // y's column 0 is this row
+  const float* x;
+  int64_t x_stride, tokens;
+  float* y;
+  int64_t y_stride;
+};
+void RunTilesScalar(const TileJob& job);
+void RunTilesAvx2(const TileJob& job);
+void RunTilesAvx512(const TileJob& job);
+
+}  // namespace v4agent::engine::kernels

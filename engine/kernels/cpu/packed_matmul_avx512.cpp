@@ -1,0 +1,477 @@
+// AVX-512 tile kernels of packed_matmul.h. Compiled for AVX-512 whatever the build's -march
+// (the pragma below), run only where DetectIsa() found it. Nothing from the standard
+// library is instantiated here: an inline template compiled with these flags could be picked
+// by the linker for code that runs on a CPU without them. The loops over tiles and tokens are
+// unrolled by pragma: their accumulators must live in registers, which GCC does not do for
+// arrays indexed in a loop it keeps.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,bmi2"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,bmi2")
+#endif
+#if !defined(__clang__)
+// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_*): not our code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include <cfloat>
+#include <cstdint>
+
+#include "engine/kernels/cpu/packed_matmul.h"
+#include "engine/kernels/cpu/scratch.h"
+
+namespace v4agent::engine::kernels {
+namespace {
+
+// How far ahead of each tile stream the GEMV prefetches: the hardware prefetchers do not keep
+// eight streams per core far enough ahead (measured: decode 16 -> 20 tok/s on the Flash-width
+// slice from the bf16 head alone).
+constexpr int64_t kPrefetchBytes = 1024;
+
+// The group's stream `kPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
+// that will be read then (the hardware prefetchers alone reach about 60% of the bandwidth).
+inline void Prefetch(const uint8_t* at, int64_t bytes) {
+  for (int64_t off = 0; off < bytes; off += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(at + kPrefetchBytes + off), _MM_HINT_T0);
+  }
+}
+
+// e2m1 codes (sign in bit 3) as floats.
+alignas(64) const float kE2m1[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                     -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+// 16 e4m3 bytes as floats 2^-120 times their values (exact, subnormals included; the
+// multiplier restores 2^120 and the block scale).
+inline __m512 Fp8Raw(const uint8_t* p) {
+  const __m512i sx = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  // Sign-extended: bits 27-31 repeat the sign, bits 20-26 are exponent and mantissa.
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(sx, 20),
+                                              _mm512_set1_epi32(static_cast<int>(0x87F00000u))));
+}
+
+// 16 UE8M0 bytes as floats 2^(e - 127) (0 for e = 0).
+inline __m512 Ue8m0(const uint8_t* p) {
+  const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+
+// A 64-byte BF16 pair vector (row j's k = 2p in the low half of lane j, 2p + 1 in the high).
+inline __m512 Bf16Even(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
+inline __m512 Bf16Odd(__m512i v) {
+  return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+
+inline void Store(const TileJob& job, int64_t tile, int64_t tok, __m512 acc) {
+  const int64_t r0 = tile * kTileRows;
+  float* dst = job.y + tok * job.y_stride + (r0 - job.row_origin);
+  const int64_t valid = job.row_end - r0;
+  if (valid >= kTileRows) {
+    _mm512_storeu_ps(dst, acc);
+  } else {
+    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << valid) - 1), acc);
+  }
+}
+
+// ---- one token: G tiles at once, weights converted in registers and used once ----
+
+struct GemvContext {
+  float* xs;                 // FP8: x times a block multiplier
+  const float *amax, *amin;  // FP8: per column block, max |x| and min nonzero |x|
+};
+
+// FP8 with x pre-multiplied by the block's multiplier (shared by the G tiles, which lie in one
+// 128-row block): fma(raw, x * m, acc) rounds the same real number raw * m * x as
+// fma(raw * m, x, acc) does, as long as x * m is exact, which `exact` says per column block.
+template <int G>
+void GemvFp8(const TileJob& job, int64_t t0, const GemvContext& ctx) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in, kbs = w.k_blocks();
+  const float* mult = reinterpret_cast<const float*>(w.scales.data());
+  const uint8_t* base[G];
+  __m512 acc[G];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = w.TileData(t0 + g);
+    acc[g] = _mm512_setzero_ps();
+  }
+  const int64_t stride = w.StepStride(t0);
+  for (int64_t kb = 0; kb < kbs; ++kb) {
+    const int64_t k_begin = kb * kFp8Block;
+    const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
+    const float m0 = mult[t0 * kbs + kb];
+    // x * m0 is exact when no product overflows and none falls below the normal range (a
+    // multiplier >= 1 only scales up).
+    if (ctx.amax[kb] * m0 <= FLT_MAX && (m0 >= 1.0f || ctx.amin[kb] * m0 >= FLT_MIN)) {
+      float* xs = ctx.xs;
+      for (int64_t k = k_begin; k < k_end; ++k) xs[k] = job.x[k] * m0;
+      for (int64_t k = k_begin; k < k_end; ++k) {
+        const __m512 xk = _mm512_set1_ps(xs[k]);
+        Prefetch(base[0] + k * stride, stride);
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) {
+          acc[g] = _mm512_fmadd_ps(Fp8Raw(base[g] + k * stride), xk, acc[g]);
+        }
+      }
+    } else {
+      const __m512 m = _mm512_set1_ps(m0);
+      for (int64_t k = k_begin; k < k_end; ++k) {
+        const __m512 xk = _mm512_set1_ps(job.x[k]);
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) {
+          acc[g] = _mm512_fmadd_ps(_mm512_mul_ps(Fp8Raw(base[g] + k * stride), m), xk, acc[g]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
+}
+
+template <int G>
+void GemvFp4(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in, blocks = in / kFp4Block;
+  const __m512 table = _mm512_load_ps(kE2m1);
+  const uint8_t* base[G];
+  const uint8_t* sc[G];
+  __m512 acc[G];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = w.TileData(t0 + g);
+    sc[g] = w.TileScales(t0 + g);
+    acc[g] = _mm512_setzero_ps();
+  }
+  const int64_t stride = w.StepStride(t0), sstride = w.ScaleStride(t0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512 part[G];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) part[g] = _mm512_setzero_ps();
+    for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
+      const __m512 x0 = _mm512_set1_ps(job.x[2 * p]);
+      const __m512 x1 = _mm512_set1_ps(job.x[2 * p + 1]);
+      Prefetch(base[0] + p * stride, stride);
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g) {
+        const __m512i codes = _mm512_cvtepu8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(base[g] + p * stride)));
+        part[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(codes, table), x0, part[g]);
+        part[g] =
+            _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), x1, part[g]);
+      }
+    }
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g)
+      acc[g] = _mm512_fmadd_ps(part[g], Ue8m0(sc[g] + b * sstride), acc[g]);
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
+}
+
+template <int G>
+void GemvBf16(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in;
+  const uint8_t* base[G];
+  __m512 acc[G];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = w.TileData(t0 + g);
+    acc[g] = _mm512_setzero_ps();
+  }
+  const int64_t stride = w.StepStride(t0);
+  int64_t p = 0;
+  for (; 2 * p + 1 < in; ++p) {
+    Prefetch(base[0] + p * stride, stride);
+    const __m512 x0 = _mm512_set1_ps(job.x[2 * p]);
+    const __m512 x1 = _mm512_set1_ps(job.x[2 * p + 1]);
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const __m512i v = _mm512_load_si512(base[g] + p * stride);
+      acc[g] = _mm512_fmadd_ps(Bf16Even(v), x0, acc[g]);
+      acc[g] = _mm512_fmadd_ps(Bf16Odd(v), x1, acc[g]);
+    }
+  }
+  if (2 * p < in) {  // odd width: the last pair holds one column
+    const __m512 x0 = _mm512_set1_ps(job.x[2 * p]);
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      acc[g] = _mm512_fmadd_ps(Bf16Even(_mm512_load_si512(base[g] + p * stride)), x0, acc[g]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
+}
+
+template <int G>
+void GemvF32(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in;
+  const float* base[G];
+  __m512 acc[G];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = reinterpret_cast<const float*>(w.TileData(t0 + g));
+    acc[g] = _mm512_setzero_ps();
+  }
+  const int64_t stride = w.StepStride(t0) / 4;
+  for (int64_t k = 0; k < in; ++k) {
+    const __m512 xk = _mm512_set1_ps(job.x[k]);
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      acc[g] = _mm512_fmadd_ps(_mm512_load_ps(base[g] + k * stride), xk, acc[g]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
+}
+
+template <int G>
+void Gemv(const TileJob& job, int64_t t0, const GemvContext& ctx) {
+  switch (job.w->format) {
+    case WeightFormat::kFP8:
+      return GemvFp8<G>(job, t0, ctx);
+    case WeightFormat::kFP4:
+      return GemvFp4<G>(job, t0);
+    case WeightFormat::kBF16:
+      return GemvBf16<G>(job, t0);
+    case WeightFormat::kF32:
+      return GemvF32<G>(job, t0);
+  }
+}
+
+void GemvGroup(const TileJob& job, int64_t t, int64_t n, const GemvContext& ctx) {
+  switch (n) {
+    case 8:
+      Gemv<8>(job, t, ctx);
+      break;
+    case 7:
+      Gemv<7>(job, t, ctx);
+      break;
+    case 6:
+      Gemv<6>(job, t, ctx);
+      break;
+    case 5:
+      Gemv<5>(job, t, ctx);
+      break;
+    case 4:
+      Gemv<4>(job, t, ctx);
+      break;
+    case 3:
+      Gemv<3>(job, t, ctx);
+      break;
+    case 2:
+      Gemv<2>(job, t, ctx);
+      break;
+    case 1:
+      Gemv<1>(job, t, ctx);
+      break;
+    default:
+      break;
+  }
+}
+
+// Groups of up to 8 tiles that never straddle a 128-row block (FP8's multiplier is per block).
+void GemvTiles(const TileJob& job) {
+  const PackedLinear& w = *job.w;
+  GemvContext ctx{nullptr, nullptr, nullptr};
+  if (w.format == WeightFormat::kFP8) {
+    const int64_t kbs = w.k_blocks();
+    ctx.xs = ScratchFloats(static_cast<size_t>(w.in + 2 * kbs));
+    float* amax = ctx.xs + w.in;
+    float* amin = amax + kbs;
+    for (int64_t kb = 0; kb < kbs; ++kb) {
+      float hi = 0, lo = FLT_MAX;
+      const int64_t k_end = (kb + 1) * kFp8Block < w.in ? (kb + 1) * kFp8Block : w.in;
+      for (int64_t k = kb * kFp8Block; k < k_end; ++k) {
+        const float a = job.x[k] < 0 ? -job.x[k] : job.x[k];
+        if (!(a <= hi)) hi = a;  // a NaN sticks, and fails every later test
+        if (a != 0 && a < lo) lo = a;
+      }
+      amax[kb] = hi;
+      amin[kb] = lo;
+    }
+    ctx.amax = amax;
+    ctx.amin = amin;
+  }
+  int64_t t = job.tile_begin;
+  while (t < job.tile_end) {
+    const int64_t block_end = (t / 8 + 1) * 8;
+    const int64_t n = (block_end < job.tile_end ? block_end : job.tile_end) - t;
+    GemvGroup(job, t, n, ctx);
+    t += n;
+  }
+}
+
+// ---- many tokens: a tile converted to fp32 once, then token blocks over it ----
+
+// The tile's weights as [in][16] fp32, exactly the values the GEMV path multiplies; for FP4
+// the e2m1 values only, and its block scales as [in / 32][16] fp32 into `scale`.
+void ConvertTile(const PackedLinear& w, int64_t t, float* out, float* scale) {
+  const int64_t in = w.in;
+  const uint8_t* base = w.TileData(t);
+  const int64_t stride = w.StepStride(t);
+  switch (w.format) {
+    case WeightFormat::kFP8: {
+      const float* mult = reinterpret_cast<const float*>(w.scales.data()) + t * w.k_blocks();
+      for (int64_t k = 0; k < in; ++k) {
+        _mm512_store_ps(out + k * kTileRows, _mm512_mul_ps(Fp8Raw(base + k * stride),
+                                                           _mm512_set1_ps(mult[k / kFp8Block])));
+      }
+      break;
+    }
+    case WeightFormat::kFP4: {
+      const __m512 table = _mm512_load_ps(kE2m1);
+      const uint8_t* sc = w.TileScales(t);
+      for (int64_t p = 0; p < in / 2; ++p) {
+        const __m512i codes = _mm512_cvtepu8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + p * stride)));
+        _mm512_store_ps(out + 2 * p * kTileRows, _mm512_permutexvar_ps(codes, table));
+        _mm512_store_ps(out + (2 * p + 1) * kTileRows,
+                        _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table));
+      }
+      for (int64_t b = 0; b < in / kFp4Block; ++b) {
+        _mm512_store_ps(scale + b * kTileRows, Ue8m0(sc + b * w.ScaleStride(t)));
+      }
+      break;
+    }
+    case WeightFormat::kBF16:
+      for (int64_t p = 0; p < w.in_pairs(); ++p) {
+        const __m512i v = _mm512_load_si512(base + p * stride);
+        _mm512_store_ps(out + 2 * p * kTileRows, Bf16Even(v));
+        if (2 * p + 1 < in) _mm512_store_ps(out + (2 * p + 1) * kTileRows, Bf16Odd(v));
+      }
+      break;
+    case WeightFormat::kF32:
+      for (int64_t k = 0; k < in; ++k) {
+        _mm512_store_ps(out + k * kTileRows,
+                        _mm512_load_ps(reinterpret_cast<const float*>(base + k * stride)));
+      }
+      break;
+  }
+}
+
+template <int T>
+void TokensOverTile(const TileJob& job, int64_t t, const float* tile, int64_t tok0) {
+  const int64_t in = job.w->in;
+  __m512 acc[T];
+  const float* x[T];
+#pragma GCC unroll 16
+  for (int i = 0; i < T; ++i) {
+    acc[i] = _mm512_setzero_ps();
+    x[i] = job.x + (tok0 + i) * job.x_stride;
+  }
+  for (int64_t k = 0; k < in; ++k) {
+    const __m512 wv = _mm512_load_ps(tile + k * kTileRows);
+#pragma GCC unroll 16
+    for (int i = 0; i < T; ++i) acc[i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i][k]), acc[i]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < T; ++i) Store(job, t, tok0 + i, acc[i]);
+}
+
+// FP4's order: a partial sum per 32-column block, scaled into the accumulator.
+template <int T>
+void TokensOverTileBlocked(const TileJob& job, int64_t t, const float* tile, const float* scale,
+                           int64_t tok0) {
+  const int64_t in = job.w->in;
+  __m512 acc[T];
+  const float* x[T];
+#pragma GCC unroll 16
+  for (int i = 0; i < T; ++i) {
+    acc[i] = _mm512_setzero_ps();
+    x[i] = job.x + (tok0 + i) * job.x_stride;
+  }
+  for (int64_t b = 0; b < in / kFp4Block; ++b) {
+    __m512 part[T];
+#pragma GCC unroll 16
+    for (int i = 0; i < T; ++i) part[i] = _mm512_setzero_ps();
+    for (int64_t k = b * kFp4Block; k < (b + 1) * kFp4Block; ++k) {
+      const __m512 wv = _mm512_load_ps(tile + k * kTileRows);
+#pragma GCC unroll 16
+      for (int i = 0; i < T; ++i) part[i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i][k]), part[i]);
+    }
+    const __m512 s = _mm512_load_ps(scale + b * kTileRows);
+#pragma GCC unroll 16
+    for (int i = 0; i < T; ++i) acc[i] = _mm512_fmadd_ps(part[i], s, acc[i]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < T; ++i) Store(job, t, tok0 + i, acc[i]);
+}
+
+template <int T>
+void TokenBlock(const TileJob& job, int64_t t, const float* tile, const float* scale,
+                int64_t tok0) {
+  if (job.w->format == WeightFormat::kFP4) {
+    TokensOverTileBlocked<T>(job, t, tile, scale, tok0);
+  } else {
+    TokensOverTile<T>(job, t, tile, tok0);
+  }
+}
+
+void Gemm(const TileJob& job) {
+  const int64_t in = job.w->in;
+  float* tile =
+      ScratchFloats(static_cast<size_t>(in * kTileRows + (in / kFp4Block + 1) * kTileRows));
+  float* scale = tile + in * kTileRows;
+  for (int64_t t = job.tile_begin; t < job.tile_end; ++t) {
+    ConvertTile(*job.w, t, tile, scale);
+    int64_t tok = 0;
+    for (; tok + 12 <= job.tokens; tok += 12) TokenBlock<12>(job, t, tile, scale, tok);
+    switch (job.tokens - tok) {
+      case 11:
+        TokenBlock<11>(job, t, tile, scale, tok);
+        break;
+      case 10:
+        TokenBlock<10>(job, t, tile, scale, tok);
+        break;
+      case 9:
+        TokenBlock<9>(job, t, tile, scale, tok);
+        break;
+      case 8:
+        TokenBlock<8>(job, t, tile, scale, tok);
+        break;
+      case 7:
+        TokenBlock<7>(job, t, tile, scale, tok);
+        break;
+      case 6:
+        TokenBlock<6>(job, t, tile, scale, tok);
+        break;
+      case 5:
+        TokenBlock<5>(job, t, tile, scale, tok);
+        break;
+      case 4:
+        TokenBlock<4>(job, t, tile, scale, tok);
+        break;
+      case 3:
+        TokenBlock<3>(job, t, tile, scale, tok);
+        break;
+      case 2:
+        TokenBlock<2>(job, t, tile, scale, tok);
+        break;
+      case 1:
+        TokenBlock<1>(job, t, tile, scale, tok);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+void RunTilesAvx512(const TileJob& job) {
+  if (job.tokens != 1) {
+    Gemm(job);
+  } else {
+    GemvTiles(job);
+  }
+}
+
+}  // namespace v4agent::engine::kernels
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

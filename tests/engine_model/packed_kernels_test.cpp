@@ -1,0 +1,279 @@
+// Twin tests of the fast linear kernels (kernels/cpu/packed_matmul.h) against the exact ones
+// on the same random checkpoint-format matrices, at V4's real widths and at sizes that do not
+// divide the tiles:
+// - every instruction set this CPU has (forced in turn) gives bit for bit the scalar oracle's
+//   result, which follows the summation order packed_linear.h fixes;
+// - one token at a time and many tokens together give bit-identical rows (prefill == decode);
+// - 1 and 2 threads give bit-identical results;
+// - against the exact path (MatMulRows without a packed copy) every output is within
+//   4 * sqrt(in) * 2^-24 * sum_k |w_k x_k|: both are correctly rounded products summed in two
+//   orders, so they differ by rounding noise (a wrong weight read differs by about
+//   sum |w x| / in, 16x to 4000x more at these widths);
+// - the repacked rows dequantize to exactly the checkpoint's values;
+// - malformed weights are errors naming the tensor.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "common/thread_pool.h"
+#include "engine/kernels/cpu/ops.h"
+#include "engine/kernels/cpu/packed_linear.h"
+#include "engine/kernels/cpu/packed_matmul.h"
+#include "engine/weights/random_linear.h"
+
+namespace v4agent::engine {
+namespace {
+
+using kernels::Isa;
+
+const char* FormatName(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kFP8:
+      return "fp8";
+    case WeightFormat::kFP4:
+      return "fp4";
+    case WeightFormat::kBF16:
+      return "bf16";
+    case WeightFormat::kF32:
+      return "f32";
+  }
+  return "?";
+}
+
+// Activations like the model's: mostly O(1), a few large outliers, some exact zeros.
+std::vector<float> RandomX(int64_t tokens, int64_t in, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(static_cast<size_t>(tokens * in));
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = nd(rng);
+    if (i % 97 == 5) x[i] *= 40;
+    if (i % 89 == 7) x[i] = 0;
+  }
+  return x;
+}
+
+struct Run {
+  std::vector<float> y;
+};
+
+std::vector<float> Packed(const kernels::PackedLinear& p, int64_t row_begin, int64_t row_end,
+                          const std::vector<float>& x, int64_t tokens, ThreadPool* pool) {
+  const int64_t rows = row_end - row_begin;
+  std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
+  kernels::PackedMatMul(p, row_begin, row_end, x.data(), p.in, tokens, y.data(), rows, pool);
+  return y;
+}
+
+std::vector<float> Oracle(const kernels::PackedLinear& p, int64_t row_begin, int64_t row_end,
+                          const std::vector<float>& x, int64_t tokens) {
+  const int64_t rows = row_end - row_begin;
+  std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
+  kernels::TileJob job{&p,
+                       row_begin / kernels::kTileRows,
+                       (row_end + kernels::kTileRows - 1) / kernels::kTileRows,
+                       row_end,
+                       row_begin,
+                       x.data(),
+                       p.in,
+                       tokens,
+                       y.data(),
+                       rows};
+  kernels::RunTilesScalar(job);
+  return y;
+}
+
+std::vector<Isa> Isas() {
+  std::vector<Isa> out = {Isa::kScalar};
+  if (kernels::DetectIsa() >= Isa::kAvx2) out.push_back(Isa::kAvx2);
+  if (kernels::DetectIsa() >= Isa::kAvx512) out.push_back(Isa::kAvx512);
+  return out;
+}
+
+struct IsaGuard {
+  ~IsaGuard() { kernels::ForceIsa(kernels::DetectIsa()); }
+};
+
+struct Shape {
+  WeightFormat format;
+  int64_t out, in;
+  const char* what;
+};
+
+class PackedKernelTest : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(PackedKernelTest, TwinOfTheExactKernelBitExactAcrossIsasTokensAndThreads) {
+  const Shape& s = GetParam();
+  auto w = RandomLinear(s.format, s.out, s.in, 11 + s.out * 7 + s.in);
+  auto packed = kernels::PackLinear(w->linear);
+  ASSERT_TRUE(packed.ok()) << packed.status().ToString();
+  const kernels::PackedLinear& p = *packed;
+  ThreadPool one(1), two(2);
+  IsaGuard guard;
+  // Whole matrix, and a range that starts on a later tile and stops inside one.
+  std::vector<std::pair<int64_t, int64_t>> ranges = {{0, s.out}};
+  if (s.out > 40) ranges.push_back({16, s.out - 3});
+  const int64_t kTokens = s.out * s.in > (int64_t{1} << 26) ? 3 : 13;  // 12-token blocks + 1
+  auto x = RandomX(kTokens, s.in, 5);
+  for (auto [rb, re] : ranges) {
+    const int64_t rows = re - rb;
+    auto oracle = Oracle(p, rb, re, x, kTokens);
+    for (Isa isa : Isas()) {
+      kernels::ForceIsa(isa);
+      SCOPED_TRACE(std::string(FormatName(s.format)) + " " + s.what + " isa " +
+                   kernels::IsaName(isa) + " rows [" + std::to_string(rb) + ", " +
+                   std::to_string(re) + ")");
+      auto many = Packed(p, rb, re, x, kTokens, &two);
+      ASSERT_EQ(0, std::memcmp(many.data(), oracle.data(), many.size() * 4))
+          << "GEMM differs from the scalar oracle";
+      auto many1 = Packed(p, rb, re, x, kTokens, &one);
+      ASSERT_EQ(0, std::memcmp(many1.data(), many.data(), many.size() * 4))
+          << "1 thread differs from 2";
+      for (int64_t t = 0; t < kTokens; ++t) {
+        std::vector<float> xt(x.begin() + t * s.in, x.begin() + (t + 1) * s.in);
+        auto single = Packed(p, rb, re, xt, 1, t % 2 ? &one : &two);
+        ASSERT_EQ(0, std::memcmp(single.data(), many.data() + t * rows, rows * 4))
+            << "token " << t << " alone differs from its row in a batch of " << kTokens;
+      }
+    }
+  }
+  // Against the exact path.
+  std::vector<float> exact(static_cast<size_t>(kTokens * s.out));
+  kernels::MatMulRows(w->linear, 0, s.out, x.data(), s.in, kTokens, exact.data(), s.out, &two);
+  auto fast = Packed(p, 0, s.out, x, kTokens, &two);
+  std::vector<float> row(static_cast<size_t>(s.in));
+  double worst = 0;
+  for (int64_t o = 0; o < s.out; ++o) {
+    w->linear.DequantRow(o, row.data());
+    for (int64_t t = 0; t < kTokens; ++t) {
+      double mag = 0;
+      for (int64_t k = 0; k < s.in; ++k) mag += std::fabs(double(row[k]) * x[t * s.in + k]);
+      const double tol = 4 * std::sqrt(double(s.in)) * std::ldexp(1.0, -24) * mag + 1e-30;
+      const double err = std::fabs(double(fast[t * s.out + o]) - exact[t * s.out + o]);
+      worst = std::max(worst, err / tol);
+      ASSERT_LE(err, tol) << "row " << o << " token " << t << ": fast " << fast[t * s.out + o]
+                          << " exact " << exact[t * s.out + o];
+    }
+  }
+  RecordProperty("worst_error_over_tolerance", std::to_string(worst));
+}
+
+TEST_P(PackedKernelTest, RepackedRowsAreTheCheckpointValues) {
+  const Shape& s = GetParam();
+  if (s.out * s.in > (int64_t{1} << 24)) GTEST_SKIP() << "covered by the smaller shapes";
+  auto w = RandomLinear(s.format, s.out, s.in, 3);
+  auto p = kernels::PackLinear(w->linear);
+  ASSERT_TRUE(p.ok());
+  std::vector<float> a(static_cast<size_t>(s.in)), b(static_cast<size_t>(s.in));
+  for (int64_t r = 0; r < s.out; ++r) {
+    w->linear.DequantRow(r, a.data());
+    p->DequantRow(r, b.data());
+    ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << "row " << r;
+  }
+}
+
+std::vector<Shape> Shapes() {
+  using F = WeightFormat;
+  return {
+      // V4-Flash widths: D = 4096, q LoRA 1024, 64 heads x 512 = 32768, o groups 8 x 1024,
+      // expert width 2048, indexer 64 heads x 128, the vocabulary 129,280.
+      {F::kFP8, 1024, 4096, "wq_a"},
+      {F::kFP8, 32768, 1024, "wq_b"},
+      {F::kFP8, 512, 4096, "wkv (head dim 512)"},
+      {F::kFP8, 4096, 8192, "wo_b"},
+      {F::kFP8, 8192, 1024, "indexer wq_b (64 x 128)"},
+      {F::kFP4, 2048, 4096, "expert w1"},
+      {F::kFP4, 4096, 2048, "expert w2"},
+      {F::kBF16, 64, 4096, "indexer weights_proj"},
+      {F::kBF16, 129280, 256, "vocabulary rows"},
+      {F::kBF16, 256, 4096, "head slice"},
+      {F::kF32, 48, 4096, "f32"},
+      // Sizes that do not divide the tiles, the 8-tile groups, the 128-column FP8 blocks or
+      // the bf16 column pairs.
+      {F::kFP8, 1, 1, "1x1"},
+      {F::kFP8, 17, 3, "17x3"},
+      {F::kFP8, 129, 130, "129x130"},
+      {F::kFP8, 200, 257, "200x257"},
+      {F::kFP4, 15, 32, "15x32"},
+      {F::kFP4, 145, 160, "145x160"},
+      {F::kBF16, 33, 1, "33x1"},
+      {F::kBF16, 129, 127, "129x127"},
+      {F::kBF16, 250, 130, "250x130"},
+      {F::kF32, 31, 17, "31x17"},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Widths, PackedKernelTest, ::testing::ValuesIn(Shapes()),
+                         [](const auto& info) {
+                           std::string n = std::string(FormatName(info.param.format)) + "_" +
+                                           std::to_string(info.param.out) + "x" +
+                                           std::to_string(info.param.in);
+                           return n;
+                         });
+
+// x values whose products with an FP8 block multiplier are not exact in fp32 (overflow, or
+// below the normal range): the GEMV must take its multiply-per-weight path and still agree
+// with the oracle bit for bit.
+TEST(PackedKernelEdgeTest, Fp8ExtremeActivationsKeepTheOrder) {
+  auto w = RandomLinear(WeightFormat::kFP8, 256, 384, 9);
+  auto p = kernels::PackLinear(w->linear);
+  ASSERT_TRUE(p.ok());
+  IsaGuard guard;
+  for (float extreme : {1e36f, 3e-38f, 1e-44f, std::numeric_limits<float>::infinity()}) {
+    auto x = RandomX(1, 384, 2);
+    x[5] = extreme;     // block 0
+    x[200] = -extreme;  // block 1
+    auto oracle = Oracle(*p, 0, 256, x, 1);
+    for (Isa isa : Isas()) {
+      kernels::ForceIsa(isa);
+      auto y = Packed(*p, 0, 256, x, 1, nullptr);
+      ASSERT_EQ(0, std::memcmp(y.data(), oracle.data(), y.size() * 4))
+          << "x contains " << extreme << ", isa " << kernels::IsaName(isa);
+    }
+  }
+}
+
+TEST(PackedKernelEdgeTest, MalformedWeightsAreErrorsNamingTheTensor) {
+  {
+    auto w = RandomLinear(WeightFormat::kFP8, 130, 140, 1);
+    w->linear.name = "layers.0.attn.wq_a.weight";
+    w->data[129 * 140 + 77] = 0xFF;  // e4m3 NaN
+    auto p = kernels::PackLinear(w->linear);
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.status().message().find("layers.0.attn.wq_a.weight"), std::string::npos);
+    EXPECT_NE(p.status().message().find("row 129, column 77"), std::string::npos)
+        << p.status().message();
+    // The same with the tiles split over threads: the first bad row is still the one named.
+    ThreadPool two(2);
+    auto big = RandomLinear(WeightFormat::kFP8, 4096, 64, 1);
+    big->linear.name = "wo_b";
+    big->data[4000 * 64 + 3] = 0x7F;
+    big->data[3000 * 64 + 9] = 0x7F;
+    auto q = kernels::PackLinear(big->linear, &two);
+    ASSERT_FALSE(q.ok());
+    EXPECT_NE(q.status().message().find("row 3000, column 9"), std::string::npos)
+        << q.status().message();
+  }
+  {
+    auto w = RandomLinear(WeightFormat::kFP8, 16, 16, 1);
+    w->linear.name = "wkv";
+    w->scale[0] = 127 + 8;  // 2^8: beyond the fp32 multiplier's range
+    auto p = kernels::PackLinear(w->linear);
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.status().message().find("wkv"), std::string::npos);
+  }
+  {
+    auto w = RandomLinear(WeightFormat::kFP4, 16, 64, 1);
+    w->linear.name = "experts.3.w2";
+    w->linear.in = 48;  // not a multiple of 32
+    auto p = kernels::PackLinear(w->linear);
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.status().message().find("experts.3.w2"), std::string::npos);
+    EXPECT_NE(p.status().message().find("multiple of 32"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace v4agent::engine

@@ -138,6 +138,7 @@ Result<ResumeState> Rebuild(const std::vector<Json>& records, const std::string&
       st.steps = r.value("step", st.steps + 1);
       st.totals.tokens_prefilled += c.tokens_prefilled;
       st.totals.tokens_reused += c.tokens_reused;
+      st.totals.tokens_from_store += c.tokens_from_store;
       st.totals.tokens_generated += c.tokens_generated;
       st.totals.seconds_model += c.seconds_prefill + c.seconds_generate;
       st.totals.seconds_prefill += c.seconds_prefill;
@@ -180,6 +181,7 @@ Json RunSummaryToJson(const RunSummary& s) {
               {"steps", s.steps},
               {"tokens_prefilled", s.tokens_prefilled},
               {"tokens_reused", s.tokens_reused},
+              {"tokens_from_store", s.tokens_from_store},
               {"tokens_generated", s.tokens_generated},
               {"rewinds", s.rewinds},
               {"format_errors", s.format_errors},
@@ -378,6 +380,7 @@ Result<RunSummary> RunAgent(ModelClient& client, ToolExecutor& tools, const Loop
     sum.steps = step;
     sum.tokens_prefilled += c.tokens_prefilled;
     sum.tokens_reused += c.tokens_reused;
+    sum.tokens_from_store += c.tokens_from_store;
     sum.tokens_generated += c.tokens_generated;
     sum.seconds_model += secs;
     sum.seconds_prefill += c.seconds_prefill;

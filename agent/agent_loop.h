@@ -62,6 +62,7 @@ struct RunSummary {
   int steps = 0;
   int64_t tokens_prefilled = 0;
   int64_t tokens_reused = 0;
+  int64_t tokens_from_store = 0;  // of tokens_reused: loaded from the prefix store (--cache-dir)
   int64_t tokens_generated = 0;
   int rewinds = 0;
   int format_errors = 0;

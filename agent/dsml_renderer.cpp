@@ -2,6 +2,7 @@
 
 #include "agent/constrained_decoding.h"
 #include "common/strings.h"
+#include "dsml/markers.h"
 #include "dsml/prompt_encoder.h"
 #include "dsml/stream_parser.h"
 
@@ -56,6 +57,30 @@ Result<std::string> DsmlRenderer::Render(const std::vector<ChatMessage>& message
   last_tools_ = ToolsToOpenAI(tools);
   last_thinking_ = thinking;
   return dsml::RenderPrompt(c);
+}
+
+size_t DsmlRenderer::SharedPrefixLength(const std::vector<ChatMessage>& messages,
+                                        const std::vector<ToolSpec>& tools, bool thinking) const {
+  std::vector<ChatMessage> system;
+  for (const ChatMessage& m : messages) {
+    if (m.role != "system") break;
+    system.push_back(m);
+  }
+  if (system.size() == messages.size()) return 0;
+  auto full = ToConversation(messages, tools, thinking);
+  auto head = ToConversation(system, tools, thinking);
+  if (!full.ok() || !head.ok()) return 0;
+  auto full_text = dsml::RenderPrompt(*full);
+  auto head_text = dsml::RenderPrompt(*head);
+  if (!full_text.ok() || !head_text.ok()) return 0;
+  const std::string& a = *full_text;
+  const std::string& b = *head_text;
+  size_t common = 0;
+  while (common < a.size() && common < b.size() && a[common] == b[common]) ++common;
+  // The split sits on the first user marker, so both pieces start on a special token and
+  // encoding them apart gives the ids encoding them together would.
+  const size_t at = a.rfind(dsml::kUser, common);
+  return at == std::string::npos ? 0 : at;
 }
 
 Completion DsmlRenderer::Parse(const std::string& raw) const {

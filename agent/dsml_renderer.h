@@ -28,6 +28,9 @@ class DsmlRenderer : public PromptRenderer {
                              const std::vector<ToolSpec>& tools, bool thinking) const override;
   // Parses against the tools and mode of the last Render.
   Completion Parse(const std::string& raw) const override;
+  // Up to the first user turn's marker: the system prompt and tools block.
+  size_t SharedPrefixLength(const std::vector<ChatMessage>& messages,
+                            const std::vector<ToolSpec>& tools, bool thinking) const override;
 
   // The conversation object Render encodes (for `dsml render` style debugging and tests).
   Result<dsml::Conversation> ToConversation(const std::vector<ChatMessage>& messages,

@@ -1,5 +1,9 @@
 #include "agent/inprocess_client.h"
 
+#include <algorithm>
+
+#include "common/file_util.h"
+#include "common/logging.h"
 #include "common/stopwatch.h"
 #include "common/strings.h"
 
@@ -30,8 +34,26 @@ Status InProcessClient::ResumeFrom(const std::vector<Completion>& turns) {
     ids.insert(ids.end(), t.output_ids.begin(), t.output_ids.end());
     text += t.raw;
   }
-  session_ = std::make_unique<engine::Session>(model_, options_.session);
-  if (!ids.empty()) V4_RETURN_IF_ERROR(session_->Append(ids));
+  session_.reset();
+  resume_restored_ = 0;
+  resume_fallback_.clear();
+  if (const std::string& path = options_.session_path; !path.empty()) {
+    if (!PathExists(path)) {
+      resume_fallback_ = StrCat("no session file at ", path);
+    } else if (auto loaded = engine::Session::Load(model_, path, options_.session); !loaded.ok()) {
+      resume_fallback_ = loaded.status().message();
+    } else if ((*loaded)->length() > static_cast<int64_t>(ids.size()) ||
+               !std::equal((*loaded)->tokens().begin(), (*loaded)->tokens().end(), ids.begin())) {
+      resume_fallback_ = StrCat(path, " holds other tokens than the trajectory's turns");
+    } else {
+      session_ = std::move(loaded).value();
+      resume_restored_ = session_->length();
+    }
+  }
+  if (!session_) session_ = std::make_unique<engine::Session>(model_, options_.session);
+  if (session_->length() < static_cast<int64_t>(ids.size())) {
+    V4_RETURN_IF_ERROR(session_->Append(std::span<const int32_t>(ids).subspan(session_->length())));
+  }
   cached_text_ = std::move(text);
   boundaries_ = {Boundary{cached_text_.size(), session_->length()}};
   return Status::Ok();
@@ -58,10 +80,17 @@ Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
   c.cache_start_tokens = session_->length();
   c.cache_start_text = static_cast<int64_t>(cached_text_.size());
   c.prompt_delta = text.substr(cached_text_.size());
-  std::vector<int32_t> ids = codec_->Encode(c.prompt_delta);
-  c.tokens_reused = session_->length();
-  if (!ids.empty()) V4_RETURN_IF_ERROR(session_->Append(ids));
-  c.tokens_prefilled = static_cast<int64_t>(ids.size());
+  std::vector<int32_t> ids;
+  if (session_->length() == 0 && cached_text_.empty()) {
+    V4_ASSIGN_OR_RETURN(ids, AppendFirstPrompt(request, text, &c.tokens_from_store));
+    c.tokens_reused = c.tokens_from_store;
+    c.tokens_prefilled = static_cast<int64_t>(ids.size()) - c.tokens_from_store;
+  } else {
+    ids = codec_->Encode(c.prompt_delta);
+    c.tokens_reused = session_->length();
+    if (!ids.empty()) V4_RETURN_IF_ERROR(session_->Append(ids));
+    c.tokens_prefilled = static_cast<int64_t>(ids.size());
+  }
   last_prompt_ids_ = ids;
   cached_text_ = text;
   boundaries_.push_back(Boundary{cached_text_.size(), session_->length()});
@@ -93,6 +122,7 @@ Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
   parsed.raw = raw;
   parsed.tokens_prefilled = c.tokens_prefilled;
   parsed.tokens_reused = c.tokens_reused;
+  parsed.tokens_from_store = c.tokens_from_store;
   parsed.tokens_generated = static_cast<int64_t>(result->tokens.size());
   parsed.context_tokens = session_->length();
   parsed.seconds_prefill = c.seconds_prefill;
@@ -110,7 +140,46 @@ Result<Completion> InProcessClient::Complete(const CompletionRequest& request,
   }
   cached_text_ += raw;
   boundaries_.push_back(Boundary{cached_text_.size(), session_->length()});
+  if (!options_.session_path.empty()) {
+    // Best effort: a run that cannot save only loses the fast resume.
+    if (Status st = session_->Save(options_.session_path); !st.ok()) {
+      V4_LOG(WARNING) << "session not saved: " << st.message();
+    }
+  }
   return parsed;
+}
+
+Result<std::vector<int32_t>> InProcessClient::AppendFirstPrompt(const CompletionRequest& request,
+                                                                const std::string& text,
+                                                                int64_t* from_store) {
+  size_t split = renderer_->SharedPrefixLength(request.messages, request.tools, request.thinking);
+  if (split > text.size()) split = 0;
+  // The two pieces are encoded apart (as every turn's delta is), whether or not a store is
+  // used, so the ids never depend on the cache.
+  std::vector<int32_t> ids = codec_->Encode(std::string_view(text).substr(0, split));
+  const int64_t shared = static_cast<int64_t>(ids.size());
+  std::vector<int32_t> rest = codec_->Encode(std::string_view(text).substr(split));
+  ids.insert(ids.end(), rest.begin(), rest.end());
+  *from_store = 0;
+  if (options_.store != nullptr) {
+    V4_ASSIGN_OR_RETURN(auto taken, options_.store->Take(model_, ids, options_.session));
+    if (taken.session) {
+      session_ = std::move(taken.session);
+      *from_store = taken.from_store;
+    }
+  }
+  // What the store did not hold, with a snapshot at the end of the shared block.
+  auto all = std::span<const int32_t>(ids);
+  const int64_t have = session_->length();
+  if (have < shared) V4_RETURN_IF_ERROR(session_->Append(all.subspan(have, shared - have)));
+  const int64_t from = std::max(have, shared);
+  V4_RETURN_IF_ERROR(session_->Append(all.subspan(from)));
+  if (options_.store != nullptr) {
+    if (Status st = options_.store->Put(*session_); !st.ok()) {
+      V4_LOG(WARNING) << "session store: " << st.message();
+    }
+  }
+  return ids;
 }
 
 }  // namespace v4agent::agent

@@ -14,6 +14,7 @@
 #include "agent/model_client.h"
 #include "engine/model/model.h"
 #include "engine/sampler/sampler.h"
+#include "engine/session/prefix_store.h"
 #include "engine/session/session.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -52,6 +53,13 @@ class PromptRenderer {
                                      const std::vector<ToolSpec>& tools, bool thinking) const = 0;
   // Content, reasoning and tool calls of one raw turn; format_error set when malformed.
   virtual Completion Parse(const std::string& raw) const = 0;
+  // How many leading bytes of Render(messages, tools, thinking) depend only on the leading
+  // system messages and the tools: the block many tasks share, where the in-process client
+  // puts a snapshot so a prefix store can serve it. 0 when the renderer cannot tell.
+  virtual size_t SharedPrefixLength(const std::vector<ChatMessage>& messages,
+                                    const std::vector<ToolSpec>& tools, bool thinking) const {
+    return 0;
+  }
 };
 
 // Restricts what the in-process model may generate in one turn (constrained decoding: the DSML
@@ -72,6 +80,12 @@ struct InProcessOptions {
   std::shared_ptr<OutputConstraint> constraint;  // null: unconstrained
   std::vector<int32_t> stop_ids;                 // end-of-turn tokens
   engine::SessionOptions session;
+  // Optional: sessions keyed by token prefix (`run --cache-dir`). The first prompt is taken
+  // from it as far as it matches, and stored in it once appended.
+  engine::PrefixStore* store = nullptr;
+  // Optional: the session is saved here after every turn, so `run --resume` restores it
+  // instead of prefilling the conversation again.
+  std::string session_path;
 };
 
 class InProcessClient : public ModelClient, public ResumableClient {
@@ -82,9 +96,14 @@ class InProcessClient : public ModelClient, public ResumableClient {
   Result<Completion> Complete(const CompletionRequest& request,
                               const DeltaCallback& on_delta) override;
 
-  // Rebuilds the cache once from the ids recorded in the trajectory's turns: one prefill of
-  // the whole conversation, nothing rendered or re-tokenized.
+  // Rebuilds the cache from the ids recorded in the trajectory's turns, nothing rendered or
+  // re-tokenized: from the session file when it holds them (or a prefix of them), otherwise
+  // one prefill of the whole conversation.
   Status ResumeFrom(const std::vector<Completion>& turns) override;
+  // Tokens the last ResumeFrom took from the session file instead of prefilling.
+  int64_t resume_restored_tokens() const { return resume_restored_; }
+  // Why the session file was not used on resume (empty when it was, or when none was set).
+  const std::string& resume_fallback_reason() const { return resume_fallback_; }
 
   engine::Session& session() { return *session_; }
   int64_t rewinds() const { return rewinds_; }
@@ -104,6 +123,13 @@ class InProcessClient : public ModelClient, public ResumableClient {
   std::vector<Boundary> boundaries_;  // where appends ended: the places we can rewind to
   std::vector<int32_t> last_prompt_ids_;
   int64_t rewinds_ = 0;
+  int64_t resume_restored_ = 0;
+  std::string resume_fallback_;
+
+  // First turn: splits the prompt after the shared system block and takes what it can
+  // from the store. Returns the ids appended (both pieces).
+  Result<std::vector<int32_t>> AppendFirstPrompt(const CompletionRequest& request,
+                                                 const std::string& text, int64_t* from_store);
 };
 
 }  // namespace v4agent::agent

@@ -79,6 +79,7 @@ Json CompletionToJson(const Completion& c) {
               {"raw", c.raw},
               {"tokens_prefilled", c.tokens_prefilled},
               {"tokens_reused", c.tokens_reused},
+              {"tokens_from_store", c.tokens_from_store},
               {"tokens_generated", c.tokens_generated},
               {"context_tokens", c.context_tokens},
               {"seconds_prefill", c.seconds_prefill},
@@ -109,6 +110,7 @@ Result<Completion> CompletionFromJson(const Json& j, std::string_view source) {
   }
   c.tokens_prefilled = GetInt(j, "tokens_prefilled");
   c.tokens_reused = GetInt(j, "tokens_reused");
+  c.tokens_from_store = GetInt(j, "tokens_from_store");
   c.tokens_generated = GetInt(j, "tokens_generated");
   c.context_tokens = GetInt(j, "context_tokens");
   if (auto it = j.find("seconds_prefill"); it != j.end() && it->is_number()) {

@@ -36,7 +36,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: v4agent run (--task TEXT | --task-file FILE) [--workspace DIR] [--policy FILE]\n"
-    "         [--model DIR [--tokenizer PATH] [--threads N] [--numerics fast|exact] |\n"
+    "         [--model DIR [--tokenizer PATH] [--threads N] [--numerics fast|exact]\n"
+    "                      [--cache-dir DIR [--cache-budget BYTES]] |\n"
     "          --endpoint URL --model-name NAME [--api-key-env VAR] |\n"
     "          --scripted FILE]\n"
     "         [--thinking | --no-thinking] [--effort high|max] [--max-steps N]\n"
@@ -56,7 +57,11 @@ constexpr char kUsage[] =
     "JSONL record per event; --resume FILE continues a killed run from it. When the policy\n"
     "says \"ask\" and stdin is a terminal, the action, rule and reason are shown and one answer\n"
     "is read (y: once, a: for this session, n: deny; recorded, and re-applied on resume);\n"
-    "elsewhere, or with --no-approval, ask means deny. Exit code: 0\n"
+    "elsewhere, or with --no-approval, ask means deny. In-process runs save the session beside\n"
+    "the trajectory (FILE.v4s) after every turn, and --resume restores it instead of\n"
+    "prefilling the conversation again; --cache-dir keeps sessions keyed by token prefix, so\n"
+    "the system prompt and tools block (or a whole earlier prompt) are loaded, not prefilled\n"
+    "(docs/sessions.md; budget default 16G, least recently used evicted). Exit code: 0\n"
     "submitted, 3 a budget ran out, 4 an error, 130 interrupted, 2 bad usage.";
 
 std::atomic<bool> g_interrupted{false};
@@ -133,8 +138,11 @@ void PrintSummary(const agent::RunSummary& s) {
                s.detail.empty() ? "" : " - ", s.detail.c_str());
   std::fprintf(stderr, "steps:       %d (tool calls run %d, replayed %d)\n", s.steps,
                s.tool_calls_executed, s.tool_calls_replayed);
-  std::fprintf(stderr, "tokens:      prefilled %lld, reused from cache %lld, generated %lld\n",
+  std::fprintf(stderr,
+               "tokens:      prefilled %lld, reused from cache %lld (from store %lld), generated "
+               "%lld\n",
                static_cast<long long>(s.tokens_prefilled), static_cast<long long>(s.tokens_reused),
+               static_cast<long long>(s.tokens_from_store),
                static_cast<long long>(s.tokens_generated));
   std::fprintf(stderr, "cache:       %d rewinds, %d format errors, %d stuck warnings\n", s.rewinds,
                s.format_errors, s.stuck_warnings);
@@ -166,17 +174,21 @@ int Usage(const std::string& message) {
 int Run(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
       args,
-      FlagSpec{{"task",    "task-file", "workspace",  "policy",          "model",    "tokenizer",
-                "threads", "endpoint",  "model-name", "api-key-env",     "numerics", "scripted",
-                "effort",  "max-steps", "max-tokens", "max-turn-tokens", "max-wall", "temperature",
-                "top-p",   "seed",      "trajectory", "resume"},
-               {"thinking", "no-thinking", "constrained", "json", "quiet", "no-approval"}});
+      FlagSpec{
+          {"task",    "task-file", "workspace",  "policy",          "model",     "tokenizer",
+           "threads", "endpoint",  "model-name", "api-key-env",     "numerics",  "scripted",
+           "effort",  "max-steps", "max-tokens", "max-turn-tokens", "max-wall",  "temperature",
+           "top-p",   "seed",      "trajectory", "resume",          "cache-dir", "cache-budget"},
+          {"thinking", "no-thinking", "constrained", "json", "quiet", "no-approval"}});
   if (!flags.ok()) return Usage(flags.status().message());
   const int clients = (flags->Has("model") ? 1 : 0) + (flags->Has("endpoint") ? 1 : 0) +
                       (flags->Has("scripted") ? 1 : 0);
   if (clients != 1) return Usage("exactly one of --model, --endpoint and --scripted is required");
   if (flags->Has("thinking") && flags->Has("no-thinking")) {
     return Usage("--thinking and --no-thinking exclude each other");
+  }
+  if ((flags->Has("cache-dir") || flags->Has("cache-budget")) && !flags->Has("model")) {
+    return Usage("--cache-dir needs the in-process engine (--model)");
   }
   if (flags->Has("constrained") && !flags->Has("model")) {
     return Usage("--constrained needs the in-process engine (--model)");
@@ -263,6 +275,7 @@ int Run(const std::vector<std::string>& args) {
   std::unique_ptr<agent::TokenCodec> codec;
   std::unique_ptr<agent::ModelClient> client;
   agent::InProcessClient* in_process = nullptr;
+  std::unique_ptr<engine::PrefixStore> store;
   Stopwatch load;
   if (auto dir = flags->Get("model")) {
     engine::ModelOptions mo;
@@ -328,6 +341,19 @@ int Run(const std::vector<std::string>& args) {
       if (!c.ok()) return Fail(c.status().ToString());
       io.constraint = std::move(c).value();
     }
+    if (auto cache_dir = flags->Get("cache-dir")) {
+      engine::PrefixStoreOptions so;
+      if (auto budget = flags->Get("cache-budget")) {
+        if (!ParseByteSize(*budget, &so.budget_bytes)) {
+          return Usage(StrCat("--cache-budget: '", *budget, "' is not a size (4096, 512M, 16G)"));
+        }
+      }
+      auto s = engine::PrefixStore::Open(*cache_dir, model.get(), so);
+      if (!s.ok()) return Fail(s.status().ToString());
+      store = std::move(s).value();
+      io.store = store.get();
+    }
+    io.session_path = options.trajectory_path + ".v4s";
     auto ipc = std::make_unique<agent::InProcessClient>(model.get(), codec.get(), &renderer, io);
     in_process = ipc.get();
     client = std::move(ipc);
@@ -379,6 +405,16 @@ int Run(const std::vector<std::string>& args) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (!summary.ok()) return Fail(summary.status().ToString());
+  if (resume && in_process != nullptr && !quiet) {
+    if (in_process->resume_restored_tokens() > 0) {
+      std::fprintf(stderr, "session:     %lld tokens restored from %s.v4s (not prefilled)\n",
+                   static_cast<long long>(in_process->resume_restored_tokens()),
+                   options.trajectory_path.c_str());
+    } else if (!in_process->resume_fallback_reason().empty()) {
+      std::fprintf(stderr, "session:     rebuilt from the trajectory's ids (%s)\n",
+                   in_process->resume_fallback_reason().c_str());
+    }
+  }
   if (json) {
     std::printf("%s\n", DumpJson(agent::RunSummaryToJson(*summary)).c_str());
   }

@@ -5,6 +5,7 @@
 #include "apps/flags.h"
 #include "common/stopwatch.h"
 #include "common/strings.h"
+#include "engine/checkpoint/safetensors_writer.h"
 #include "engine/kernels/cpu/packed_matmul.h"
 #include "engine/model/model.h"
 #include "engine/sampler/sampler.h"
@@ -20,25 +21,36 @@ constexpr char kUsage[] =
     "usage: v4agent model generate --model DIR (--tokens 1,2,3 | --prompt TEXT) [--max-tokens N]\n"
     "                              [--tokenizer PATH] [--temperature T] [--top-p P] [--top-k K]\n"
     "                              [--seed S] [--qat-sim on|off] [--threads N] [--chunk N]\n"
-    "                              [--numerics fast|exact]\n"
+    "                              [--numerics fast|exact] [--load-session FILE]\n"
+    "                              [--save-session FILE] [--dump-logits FILE]\n"
     "Prefills the prompt, then streams the continuation and prints load, prefill and decode\n"
     "speeds on stderr. --prompt is tokenized with --tokenizer or DIR/tokenizer.json (special-\n"
     "token spellings become their ids) and the output is streamed as text; --tokens streams ids,\n"
     "one per line. Temperature 0 (the default) is greedy. --numerics fast (the default) runs\n"
-    "the repacked checkpoint-format kernels, exact the fp32 oracle (docs/engine.md).";
+    "the repacked checkpoint-format kernels, exact the fp32 oracle (docs/engine.md).\n"
+    "--load-session starts from a saved session (its history is mapped, not prefilled) and\n"
+    "appends the prompt, if any, to it; --save-session writes the session after the run\n"
+    "(docs/sessions.md). --dump-logits writes the logits each generated token was sampled from\n"
+    "as a safetensors file (tensor `logits`, F32, [steps, vocab]).";
 
 int Run(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
       args, FlagSpec{{"model", "tokens", "prompt", "max-tokens", "temperature", "top-p", "top-k",
-                      "seed", "qat-sim", "threads", "chunk", "tokenizer", "numerics"},
+                      "seed", "qat-sim", "threads", "chunk", "tokenizer", "numerics",
+                      "load-session", "save-session", "dump-logits"},
                      {}});
   if (!flags.ok() || !flags->Get("model")) {
     std::fprintf(stderr, "%s\n%s\n",
                  flags.ok() ? "--model is required" : flags.status().message().c_str(), kUsage);
     return 2;
   }
-  if (!flags->Get("tokens") == !flags->Get("prompt")) {
-    std::fprintf(stderr, "exactly one of --tokens and --prompt is required\n%s\n", kUsage);
+  if (flags->Get("tokens") && flags->Get("prompt")) {
+    std::fprintf(stderr, "--tokens and --prompt exclude each other\n%s\n", kUsage);
+    return 2;
+  }
+  if (!flags->Get("tokens") && !flags->Get("prompt") && !flags->Get("load-session")) {
+    std::fprintf(stderr, "one of --tokens and --prompt is required (or --load-session)\n%s\n",
+                 kUsage);
     return 2;
   }
   std::unique_ptr<Tokenizer> tokenizer;
@@ -80,7 +92,8 @@ int Run(const std::vector<std::string>& args) {
   ModelOptions mo;
   auto numerics = ParseNumerics(flags->GetOr("numerics", "fast"));
   if (!numerics.ok()) {
-    std::fprintf(stderr, "v4agent model generate: --numerics: %s\n", numerics.status().message().c_str());
+    std::fprintf(stderr, "v4agent model generate: --numerics: %s\n",
+                 numerics.status().message().c_str());
     return 2;
   }
   mo.numerics = *numerics;
@@ -95,7 +108,22 @@ int Run(const std::vector<std::string>& args) {
   const double load_s = load_sw.ElapsedSeconds();
   SessionOptions so;
   so.chunk_size = *chunk;
-  Session session(model->get(), so);
+  std::unique_ptr<Session> owned;
+  if (auto file = flags->Get("load-session")) {
+    Stopwatch sw;
+    auto loaded = Session::Load(model->get(), *file, so);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "v4agent model generate: --load-session: %s\n",
+                   loaded.status().ToString().c_str());
+      return 1;
+    }
+    owned = std::move(loaded).value();
+    std::fprintf(stderr, "session: %lld tokens restored from %s in %.3f s\n",
+                 static_cast<long long>(owned->length()), file->c_str(), sw.ElapsedSeconds());
+  } else {
+    owned = std::make_unique<Session>(model->get(), so);
+  }
+  Session& session = *owned;
   Status st = session.Append(prompt);
   if (!st.ok()) {
     std::fprintf(stderr, "v4agent model generate: %s\n", st.ToString().c_str());
@@ -109,7 +137,12 @@ int Run(const std::vector<std::string>& args) {
   Sampler sampler(sopt);
   std::unique_ptr<StreamDecoder> decoder;
   if (tokenizer) decoder = std::make_unique<StreamDecoder>(*tokenizer);
+  const bool dump = flags->Get("dump-logits").has_value();
+  std::vector<float> dumped;
+  if (dump) dumped = session.last_logits();
   auto gen = session.Generate(sampler, *max_tokens, [&](int32_t id) {
+    if (dump)
+      dumped.insert(dumped.end(), session.last_logits().begin(), session.last_logits().end());
     if (decoder) {
       std::string piece = decoder->Push(id);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -127,6 +160,26 @@ int Run(const std::vector<std::string>& args) {
   if (!gen.ok()) {
     std::fprintf(stderr, "v4agent model generate: %s\n", gen.status().ToString().c_str());
     return 1;
+  }
+  if (dump) {
+    const int64_t V = (*model)->config().vocab_size;
+    const int64_t steps = static_cast<int64_t>(gen->tokens.size());
+    dumped.resize(static_cast<size_t>(steps * V));  // the row after the last token was never used
+    SafetensorsWriter w;
+    w.AddF32("logits", {steps, V}, dumped);
+    if (Status ws = w.Write(*flags->Get("dump-logits")); !ws.ok()) {
+      std::fprintf(stderr, "v4agent model generate: --dump-logits: %s\n", ws.ToString().c_str());
+      return 1;
+    }
+  }
+  if (auto file = flags->Get("save-session")) {
+    Stopwatch sw;
+    if (Status ss = session.Save(*file); !ss.ok()) {
+      std::fprintf(stderr, "v4agent model generate: --save-session: %s\n", ss.ToString().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "session: %lld tokens saved to %s in %.3f s\n",
+                 static_cast<long long>(session.length()), file->c_str(), sw.ElapsedSeconds());
   }
   SessionStats s = session.Stats();
   if ((*model)->packed_bytes() > 0) {

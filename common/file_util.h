@@ -2,6 +2,7 @@
 // Every error names the path. Never follows a path it was not given (no globbing, no ~).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,31 @@ Status WriteFile(const std::string& path, std::string_view contents);
 // Writes to a temporary file beside `path`, fsyncs it, then renames it over `path`.
 Status WriteFileAtomic(const std::string& path, std::string_view contents);
 bool PathExists(const std::string& path);
+
+// A file written in pieces and published atomically: bytes go to a temporary file beside
+// `path`; Commit() fsyncs it, renames it over `path` and fsyncs the directory. Destroyed
+// without Commit(), the temporary file is removed and `path` is untouched.
+class AtomicFileWriter {
+ public:
+  static Result<std::unique_ptr<AtomicFileWriter>> Create(const std::string& path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  Status Write(const void* data, size_t size);
+  // Overwrites bytes already written (a header filled in last).
+  Status WriteAt(uint64_t offset, const void* data, size_t size);
+  uint64_t offset() const { return offset_; }
+  Status Commit();
+
+ private:
+  AtomicFileWriter(std::string path, std::string tmp, int fd)
+      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
+  std::string path_, tmp_;
+  int fd_ = -1;
+  uint64_t offset_ = 0;
+  bool committed_ = false;
+};
 // Creates a fresh directory under $TMPDIR (or /tmp) named prefix-XXXXXX.
 Result<std::string> MakeTempDir(std::string_view prefix);
 // Removes a file or a directory tree (no error when absent).

@@ -71,4 +71,43 @@ bool ParseDouble(std::string_view text, double* out) {
   return true;
 }
 
+bool ParseByteSize(std::string_view text, uint64_t* out) {
+  text = StripWhitespace(text);
+  if (EndsWith(text, "iB")) {
+    text.remove_suffix(2);
+  } else if (EndsWith(text, "B") || EndsWith(text, "b")) {
+    text.remove_suffix(1);
+  }
+  int shift = 0;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      case 't':
+      case 'T':
+        shift = 40;
+        break;
+      default:
+        break;
+    }
+    if (shift != 0) text.remove_suffix(1);
+  }
+  int64_t v = 0;
+  if (!ParseInt64(text, &v) || v < 0) return false;
+  const uint64_t u = static_cast<uint64_t>(v);
+  if (shift != 0 && u > (~0ull >> shift)) return false;
+  *out = u << shift;
+  return true;
+}
+
 }  // namespace v4agent

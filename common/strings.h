@@ -31,5 +31,8 @@ std::string HumanBytes(uint64_t bytes);
 // Parses a whole decimal integer; false on any junk or overflow.
 bool ParseInt64(std::string_view text, int64_t* out);
 bool ParseDouble(std::string_view text, double* out);
+// "4096", "512K", "64M", "16G", "1T" (powers of 1024; an optional trailing "B" or "iB");
+// false on junk, a negative size or overflow.
+bool ParseByteSize(std::string_view text, uint64_t* out);
 
 }  // namespace v4agent

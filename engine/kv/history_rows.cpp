@@ -53,12 +53,36 @@ uint8_t* HistoryRows::WritableSlot() {
   const size_t c = static_cast<size_t>(rows_ / kChunkRows);
   const size_t chunk_bytes = static_cast<size_t>(kChunkRows * row_bytes_);
   if (c == chunks_.size()) {
-    chunks_.push_back(std::make_shared<std::vector<uint8_t>>(chunk_bytes));
-  } else if (chunks_[c].use_count() > 1) {
-    // Another sequence (a fork) shares this chunk: writing must not change its rows.
-    chunks_[c] = std::make_shared<std::vector<uint8_t>>(*chunks_[c]);
+    auto chunk = std::make_shared<Chunk>();
+    chunk->owned.resize(chunk_bytes);
+    chunks_.push_back(std::move(chunk));
+  } else if (chunks_[c].use_count() > 1 || chunks_[c]->view != nullptr) {
+    // Another sequence (a fork) shares this chunk, or it is a read-only view of a file:
+    // writing must change neither.
+    auto copy = std::make_shared<Chunk>();
+    copy->owned.resize(chunk_bytes);
+    const size_t used = static_cast<size_t>((rows_ % kChunkRows) * row_bytes_);
+    std::memcpy(copy->owned.data(), chunks_[c]->data(), used);
+    chunks_[c] = std::move(copy);
   }
-  return chunks_[c]->data() + (rows_ % kChunkRows) * row_bytes_;
+  return chunks_[c]->owned.data() + (rows_ % kChunkRows) * row_bytes_;
+}
+
+std::span<const uint8_t> HistoryRows::ChunkBytes(int64_t c) const {
+  const int64_t rows = std::min<int64_t>(kChunkRows, rows_ - c * kChunkRows);
+  return {chunks_[static_cast<size_t>(c)]->data(), static_cast<size_t>(rows * row_bytes_)};
+}
+
+void HistoryRows::AdoptMapped(int64_t rows, const uint8_t* data, std::shared_ptr<const void> keep) {
+  chunks_.clear();
+  for (int64_t r = 0; r < rows; r += kChunkRows) {
+    auto chunk = std::make_shared<Chunk>();
+    chunk->view = data + r * row_bytes_;
+    chunk->keep = keep;
+    chunks_.push_back(std::move(chunk));
+  }
+  rows_ = rows;
+  ++truncations_;  // decoded views of the old rows are stale
 }
 
 uint64_t HistoryRows::shared_bytes() const {

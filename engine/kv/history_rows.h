@@ -10,10 +10,13 @@
 // Packing verifies that the round trip is exact and reports failure instead of losing data.
 // Storage is in chunks of kChunkRows rows shared copy-on-write between copies, so a forked
 // sequence shares its parent's history and only the chunk being written is ever duplicated.
+// Chunks may also be read-only views of a mapped session file (AdoptMapped): a restored
+// million-token history is not copied; the chunk being written is copied first.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace v4agent::engine {
@@ -46,6 +49,15 @@ class HistoryRows {
   // All rows decoded, [size, width] (tests and debugging).
   std::vector<float> ToFloats() const;
 
+  // Storage as stored: chunk c holds rows [c * kChunkRows, ...) back to back, bytes_per_row()
+  // each; ChunkBytes gives the bytes of the rows the sequence has in it.
+  int64_t num_chunks() const { return static_cast<int64_t>(chunks_.size()); }
+  std::span<const uint8_t> ChunkBytes(int64_t c) const;
+  // Replaces the rows with `rows` rows stored back to back at `data` (rows * bytes_per_row()
+  // bytes, this object's format and width), read in place: `keep` holds the mapping alive
+  // as long as any chunk (or a fork's) refers to it.
+  void AdoptMapped(int64_t rows, const uint8_t* data, std::shared_ptr<const void> keep);
+
  private:
   RowFormat format_ = RowFormat::kFp32;
   int64_t width_ = 0;
@@ -53,7 +65,14 @@ class HistoryRows {
   int64_t row_bytes_ = 0;
   int64_t rows_ = 0;
   uint64_t truncations_ = 0;
-  std::vector<std::shared_ptr<std::vector<uint8_t>>> chunks_;
+  // Owned bytes, or a read-only view into memory kept alive by `keep`.
+  struct Chunk {
+    std::vector<uint8_t> owned;
+    const uint8_t* view = nullptr;
+    std::shared_ptr<const void> keep;
+    const uint8_t* data() const { return view != nullptr ? view : owned.data(); }
+  };
+  std::vector<std::shared_ptr<Chunk>> chunks_;
 
   uint8_t* WritableSlot();  // room for row rows_, unshared
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "common/stopwatch.h"
@@ -57,6 +58,18 @@ void Model::ForEachDecodeMatrix(const std::function<void(const Linear&, int64_t)
   }
 }
 
+Result<ModelFingerprint> Model::Fingerprint() const {
+  std::lock_guard<std::mutex> lock(fingerprint_mu_);
+  if (!fingerprint_) {
+    std::error_code ec;
+    const std::string config =
+        std::filesystem::is_directory(dir_, ec) ? dir_ + "/config.json" : ckpt_->dir() + "/config.json";
+    V4_ASSIGN_OR_RETURN(ModelFingerprint f, FingerprintOf(config, *ckpt_));
+    fingerprint_ = f;
+  }
+  return *fingerprint_;
+}
+
 uint64_t Model::DecodeWeightBytes() const {
   // One embedding row besides the matrices.
   uint64_t bytes = weights_->embed.StorageBytes() / static_cast<uint64_t>(weights_->embed.out);
@@ -77,6 +90,7 @@ uint64_t Model::DecodeWeightParams() const {
 Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const ModelOptions& options) {
   auto m = std::unique_ptr<Model>(new Model());
   m->options_ = options;
+  m->dir_ = dir;
   V4_ASSIGN_OR_RETURN(m->config_, ModelConfig::Load(dir));
   V4_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(dir));
   V4_ASSIGN_OR_RETURN(m->weights_, ModelWeights::Bind(*m->ckpt_, m->config_));
@@ -121,6 +135,19 @@ const Model::Rope& Model::RopeFor(int64_t layer) const {
 }
 
 namespace {
+
+// Indexer score of one key for one token: sum over heads of w_h * relu(q_h . key), heads in
+// order (the reference's order).
+inline float IndexScore(const float* q, const float* w, const float* key, int64_t heads,
+                        int64_t dim) {
+  float s = 0;
+  for (int64_t h = 0; h < heads; ++h) {
+    const float d = k::Dot(q + h * dim, key, dim);
+    s += w[h] * std::max(d, 0.0f);
+  }
+  return s;
+}
+constexpr int64_t kScoreTile = 32;
 
 // mHC pre-mix of one token: returns the collapsed input in `a` [D], and post [hc], comb
 // [hc, hc].
@@ -287,6 +314,9 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
   // Packed history rows are decoded once per call, not once per token: an Append of T tokens
   // reads every indexer key (and every HCA entry) T times.
   DecodedRows keys_f32, entries_f32;
+  const int64_t keys_before = iwts ? lc.index_keys.size() : 0;
+  std::vector<float> tile_scores;
+  int64_t tile_t0 = 0, tile_n = 0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<int32_t> selected;
   for (int64_t t = 0; t < T; ++t) {
@@ -305,22 +335,50 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
       }
       const int64_t n_keys = lc.index_keys.size();
       keys_f32.Sync(lc.index_keys);
-      scores.assign(static_cast<size_t>(n_keys), 0.0f);
+      // Scores of the keys that existed before this chunk come from the tile computed for
+      // up to kScoreTile tokens at once (each key read once per tile, not once per token:
+      // at long contexts the keys far exceed the caches); newer keys are scored here. Both
+      // use IndexScore, so the bits do not depend on the tiling.
+      if (t % kScoreTile == 0 && keys_before > 0) {
+        tile_t0 = t;
+        tile_n = std::min<int64_t>(kScoreTile, T - t);
+        tile_scores.resize(static_cast<size_t>(tile_n * keys_before));
+        auto tile_work = [&](size_t jb, size_t je) {
+          for (int64_t tt = 0; tt < tile_n; ++tt) {
+            const float* q = iq.data() + (tile_t0 + tt) * HI * dI;
+            const float* wt = iw.data() + (tile_t0 + tt) * HI;
+            float* out = tile_scores.data() + tt * keys_before;
+            for (size_t j = jb; j < je; ++j) {
+              out[j] = IndexScore(q, wt, keys_f32.Row(lc.index_keys, static_cast<int64_t>(j)),
+                                  HI, dI);
+            }
+          }
+        };
+        if (tile_n * keys_before * HI * dI >= (1 << 18)) {
+          pool->ParallelFor(static_cast<size_t>(keys_before), 256, tile_work);
+        } else {
+          tile_work(0, static_cast<size_t>(keys_before));
+        }
+      }
+      scores.resize(static_cast<size_t>(n_keys));
+      const int64_t from_tile = std::min(keys_before, n_keys);
+      if (from_tile > 0) {
+        const float* row = tile_scores.data() + (t - tile_t0) * keys_before;
+        std::copy(row, row + from_tile, scores.begin());
+      }
       auto score_work = [&](size_t jb, size_t je) {
         for (size_t j = jb; j < je; ++j) {
-          const float* key = keys_f32.Row(lc.index_keys, static_cast<int64_t>(j));
-          float s = 0;
-          for (int64_t h = 0; h < HI; ++h) {
-            float d = k::Dot(iq.data() + (t * HI + h) * dI, key, dI);
-            s += iw[t * HI + h] * std::max(d, 0.0f);
-          }
-          scores[j] = s;
+          scores[j] = IndexScore(iq.data() + t * HI * dI, iw.data() + t * HI,
+                                 keys_f32.Row(lc.index_keys, static_cast<int64_t>(j)), HI, dI);
         }
       };
-      if (n_keys * HI * dI >= (1 << 18)) {
-        pool->ParallelFor(static_cast<size_t>(n_keys), 256, score_work);
+      const int64_t fresh = n_keys - from_tile;
+      if (fresh * HI * dI >= (1 << 18)) {
+        pool->ParallelFor(static_cast<size_t>(fresh), 256, [&](size_t jb, size_t je) {
+          score_work(jb + from_tile, je + from_tile);
+        });
       } else {
-        score_work(0, static_cast<size_t>(n_keys));
+        score_work(static_cast<size_t>(from_tile), static_cast<size_t>(n_keys));
       }
       selected = k::TopKStable(scores.data(), n_keys, c.index_topk);
       if (trace) {
@@ -381,7 +439,8 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
         k::ApplyRope(oh + nope, freqs, pos, true);
       }
     };
-    if (H >= 8 && static_cast<int64_t>(rows.size()) * H * hd >= (1 << 18)) {
+    // Heads are independent: splitting them over threads changes no bit.
+    if (H >= 2 && static_cast<int64_t>(rows.size()) * H * hd >= (1 << 18)) {
       pool->ParallelFor(static_cast<size_t>(H), 1, head_work);
     } else {
       head_work(0, static_cast<size_t>(H));

@@ -11,6 +11,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "engine/kernels/cpu/packed_linear.h"
 #include "engine/kv/sequence_cache.h"
+#include "engine/model/fingerprint.h"
 #include "engine/model_config.h"
 #include "engine/weights/weights.h"
 
@@ -80,6 +83,9 @@ class Model {
                     std::span<const int32_t> next_tokens, std::vector<float>* logits);
 
   ThreadPool* pool() { return pool_.get(); }
+  // What a saved session records of this model (computed on first use, then kept).
+  Result<ModelFingerprint> Fingerprint() const;
+  const std::string& dir() const { return dir_; }
   // Numerics fast: seconds spent repacking at load and the bytes of the packed copies.
   double pack_seconds() const { return pack_seconds_; }
   uint64_t packed_bytes() const { return packed_bytes_; }
@@ -111,6 +117,9 @@ class Model {
 
   ModelConfig config_;
   ModelOptions options_;
+  std::string dir_;
+  mutable std::mutex fingerprint_mu_;
+  mutable std::optional<ModelFingerprint> fingerprint_;
   std::unique_ptr<Checkpoint> ckpt_;
   std::unique_ptr<ModelWeights> weights_;
   std::unique_ptr<ThreadPool> pool_;

@@ -104,6 +104,7 @@ Status Session::Rewind(int64_t target) {
   tokens_.resize(static_cast<size_t>(mark.length));
   marks_.resize(m);
   stats_.rewinds++;
+  stats_.tokens_replayed += static_cast<int64_t>(replay.size());
   if (!replay.empty()) {
     V4_RETURN_IF_ERROR(Run(replay));
     TakeMark();

@@ -10,8 +10,10 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "common/json.h"
 #include "common/status.h"
 #include "engine/kv/sequence_cache.h"
 #include "engine/model/model.h"
@@ -24,12 +26,20 @@ struct SessionOptions {
   int64_t max_snapshots = 64;  // kept at Append boundaries, oldest dropped first
 };
 
+// What Save writes besides the live state.
+struct SessionSaveOptions {
+  bool snapshots = true;  // the Append-boundary snapshots, so a restore can Rewind without replay
+  Json extra = Json::object();  // stored as is (the agent's own data); Load hands it back
+};
+
 struct SessionStats {
   int64_t tokens_prefilled = 0;  // total tokens run through Append
+  int64_t tokens_restored = 0;   // tokens taken from a session file instead of prefilled
   int64_t tokens_generated = 0;
   int64_t last_append_tokens = 0;
   int64_t last_append_reused = 0;  // cache length the last Append started from
   int64_t rewinds = 0;
+  int64_t tokens_replayed = 0;  // run again by Rewind (from the nearest snapshot to the target)
   double prefill_seconds = 0;
   double decode_seconds = 0;
   CacheBytes cache_bytes;
@@ -65,6 +75,18 @@ class Session {
   // An independent session with the same history: the history rows are shared
   // copy-on-write, so a fork costs the state plus pointers, not the history.
   std::unique_ptr<Session> Fork() const;
+
+  // Writes the whole session to `path` atomically (session_file.h). The history rows are
+  // written as stored; nothing is recomputed.
+  Status Save(const std::string& path, const SessionSaveOptions& save = {}) const;
+  // A session continuing exactly where the saved one stopped: same tokens, logits, state and
+  // history (mapped from the file, not copied), so every later Append/Generate gives the
+  // same bits as the uninterrupted session. Refuses a file of another model, numerics, KV
+  // layout or format version, and a truncated or corrupted file. `extra` (optional) receives
+  // what Save was given.
+  static Result<std::unique_ptr<Session>> Load(Model* model, const std::string& path,
+                                               const SessionOptions& options,
+                                               Json* extra = nullptr);
 
   SessionStats Stats() const;
   Model* model() const { return model_; }

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 
+#include "common/file_util.h"
 #include "common/strings.h"
 
 namespace v4agent::agent {
@@ -41,6 +43,15 @@ class LineRenderer : public PromptRenderer {
     Completion c;
     c.content = raw;
     return c;
+  }
+  size_t SharedPrefixLength(const std::vector<ChatMessage>& messages, const std::vector<ToolSpec>&,
+                            bool) const override {
+    size_t n = 0;
+    for (const auto& m : messages) {
+      if (m.role != "system" || drop_first_system) break;
+      n += m.role.size() + 1 + m.content.size() + 1;
+    }
+    return n;
   }
 };
 
@@ -154,6 +165,110 @@ TEST(InProcessClientTest, ResumeRebuildsTheCacheOnceFromRecordedIds) {
   EXPECT_EQ(b->tokens_prefilled, a->tokens_prefilled);
   EXPECT_EQ(b->raw, a->raw);
   EXPECT_EQ(resumed.rewinds(), 0);
+}
+
+// Runs three turns with `options`, returning the turns as a trajectory records them.
+std::vector<Completion> ThreeTurns(InProcessClient& client, CompletionRequest& req) {
+  std::vector<Completion> turns;
+  for (int turn = 1; turn <= 3; ++turn) {
+    auto c = client.Complete(req, nullptr);
+    EXPECT_TRUE(c.ok());
+    if (!c.ok()) break;
+    auto back = CompletionFromJson(CompletionToJson(*c), "turn");
+    EXPECT_TRUE(back.ok());
+    turns.push_back(*back);
+    ChatMessage a;
+    a.role = "assistant";
+    a.raw = c->raw;
+    req.messages.push_back(a);
+    req.messages.push_back({"tool", StrCat("out ", turn), "", {}, ""});
+  }
+  return turns;
+}
+
+TEST(InProcessClientTest, ResumeRestoresTheSavedSessionInsteadOfPrefilling) {
+  auto model = LoadMini();
+  ByteCodec codec;
+  LineRenderer renderer;
+  ScopedTempDir dir;
+  InProcessOptions io;
+  io.session_path = dir.path() + "/t.jsonl.v4s";
+  InProcessClient first(model.get(), &codec, &renderer, io);
+  CompletionRequest req;
+  req.max_tokens = 3;
+  req.messages.push_back({"user", "task", "", {}, ""});
+  auto turns = ThreeTurns(first, req);
+  ASSERT_EQ(turns.size(), 3u);
+  ASSERT_TRUE(std::filesystem::exists(io.session_path));
+
+  InProcessClient resumed(model.get(), &codec, &renderer, io);
+  ASSERT_TRUE(resumed.ResumeFrom(turns).ok());
+  EXPECT_EQ(resumed.resume_restored_tokens(), first.session().length());
+  EXPECT_EQ(resumed.session().Stats().tokens_prefilled, 0);  // nothing recomputed
+  EXPECT_EQ(resumed.session().tokens(), first.session().tokens());
+  auto a = first.Complete(req, nullptr);
+  auto b = resumed.Complete(req, nullptr);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->raw, a->raw);
+  EXPECT_EQ(b->tokens_prefilled, a->tokens_prefilled);
+
+  // Without a usable file (here: damaged) it falls back to one prefill and says why.
+  {
+    std::string bytes = *ReadFile(io.session_path);
+    bytes[bytes.size() - 10] ^= 0x40;
+    ASSERT_TRUE(WriteFile(io.session_path, bytes).ok());
+  }
+  InProcessClient rebuilt(model.get(), &codec, &renderer, io);
+  ASSERT_TRUE(rebuilt.ResumeFrom(turns).ok());
+  EXPECT_EQ(rebuilt.resume_restored_tokens(), 0);
+  EXPECT_NE(rebuilt.resume_fallback_reason().find("checksum"), std::string::npos)
+      << rebuilt.resume_fallback_reason();
+  EXPECT_EQ(
+      rebuilt.session().Stats().tokens_prefilled,
+      static_cast<int64_t>(resumed.session().length() - b->tokens_generated - b->tokens_prefilled));
+}
+
+TEST(InProcessClientTest, PrefixStoreServesTheSharedSystemBlockAndChangesNoOutput) {
+  auto model = LoadMini();
+  ByteCodec codec;
+  LineRenderer renderer;
+  ScopedTempDir dir;
+  auto store = engine::PrefixStore::Open(dir.path() + "/cache", model.get());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const std::string system = "You are a careful agent. Tools: read, write, run, submit.";
+  auto request = [&](const std::string& task) {
+    CompletionRequest r;
+    r.max_tokens = 4;
+    r.messages.push_back({"system", system, "", {}, ""});
+    r.messages.push_back({"user", task, "", {}, ""});
+    return r;
+  };
+  InProcessOptions with_store;
+  with_store.store = store->get();
+  {
+    InProcessClient a(model.get(), &codec, &renderer, with_store);
+    auto c = a.Complete(request("fix the median"), nullptr);
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->tokens_from_store, 0);
+  }
+  // Another task: the system block comes from the store; the output is what a client
+  // without a store produces.
+  InProcessClient b(model.get(), &codec, &renderer, with_store);
+  auto got = b.Complete(request("add a test"), nullptr);
+  InProcessClient plain(model.get(), &codec, &renderer, InProcessOptions{});
+  auto want = plain.Complete(request("add a test"), nullptr);
+  ASSERT_TRUE(got.ok() && want.ok());
+  const int64_t shared = static_cast<int64_t>(system.size()) + 8;  // "system:" ... "\n"
+  EXPECT_EQ(got->tokens_from_store, shared);
+  EXPECT_EQ(got->tokens_prefilled + got->tokens_from_store, want->tokens_prefilled);
+  EXPECT_EQ(got->raw, want->raw);
+  EXPECT_EQ(b.session().tokens(), plain.session().tokens());
+  // The same task again: its whole first prompt comes from the store.
+  InProcessClient c(model.get(), &codec, &renderer, with_store);
+  auto again = c.Complete(request("add a test"), nullptr);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->tokens_prefilled, 0);
+  EXPECT_EQ(again->raw, want->raw);
 }
 
 }  // namespace

@@ -53,5 +53,44 @@ TEST(RunFirstRunTest, APromptThatCannotFitNamesTheNumbersAndTheFlag) {
   EXPECT_NE(r.out.find("--max-turn-tokens"), std::string::npos) << r.out;
 }
 
+// A second task over the same --cache-dir loads the system prompt and tools block instead of
+// prefilling it; a run killed after its last turn resumes from the saved session.
+TEST(RunFirstRunTest, CacheDirServesTheSharedPrefixAndResumeRestoresTheSession) {
+  ScopedTempDir dir;
+  const std::string model = MakeModel(dir, "mini-flash");
+  const std::string ws = dir.path() + "/ws";
+  ASSERT_EQ(std::system(StrCat("mkdir -p ", ws, " && cd ", ws, " && git init -q .").c_str()), 0);
+  auto run = [&](const std::string& task, const std::string& traj) {
+    auto r = Exec(StrCat("run --model ", model, " --task '", task, "' --workspace ", ws,
+                         " --max-steps 1 --max-turn-tokens 16 --cache-dir ", dir.path(),
+                         "/cache --trajectory ", traj, " --json --quiet"),
+                  "", false);
+    auto j = ParseJson(r.out, "stdout");
+    EXPECT_TRUE(j.ok()) << r.out;
+    return j.ok() ? *j : Json::object();
+  };
+  Json first = run("Say hello.", dir.path() + "/a.jsonl");
+  EXPECT_EQ(first["tokens_from_store"], 0);
+  Json second = run("Say goodbye.", dir.path() + "/b.jsonl");
+  EXPECT_GT(second["tokens_from_store"].get<int64_t>(), 1000) << second.dump();
+  EXPECT_LT(second["tokens_prefilled"].get<int64_t>(), 100) << second.dump();
+  auto listed = Exec(StrCat("session list ", dir.path(), "/cache"));
+  EXPECT_EQ(listed.code, 0);
+  EXPECT_NE(listed.out.find("2 sessions"), std::string::npos) << listed.out;
+
+  // Drop the end record, as if the run had been killed after its turn, and resume it.
+  const std::string traj = dir.path() + "/b.jsonl";
+  std::string text = *ReadFile(traj);
+  text.resize(text.rfind('\n', text.size() - 2) + 1);
+  ASSERT_TRUE(WriteFile(traj, text).ok());
+  auto r = Exec(
+      StrCat("run --model ", model, " --resume ", traj, " --max-steps 2", " --max-turn-tokens 16"));
+  EXPECT_NE(r.out.find("tokens restored from " + traj + ".v4s (not prefilled)"), std::string::npos)
+      << r.out;
+  auto inspect = Exec(StrCat("session inspect ", traj, ".v4s"));
+  EXPECT_EQ(inspect.code, 0) << inspect.out;
+  EXPECT_NE(inspect.out.find("checksum ok"), std::string::npos) << inspect.out;
+}
+
 }  // namespace
 }  // namespace v4agent

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/mapped_file.h"
 
 namespace v4agent {
@@ -40,6 +42,31 @@ TEST(FileUtilTest, EmptyFileMaps) {
   auto m = MappedFile::Open(p);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->size(), 0u);
+}
+
+TEST(FileUtilTest, AtomicFileWriterPublishesOnlyOnCommit) {
+  ScopedTempDir dir;
+  const std::string p = dir.path() + "/s.bin";
+  ASSERT_TRUE(WriteFile(p, "old").ok());
+  {
+    auto w = AtomicFileWriter::Create(p);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->Write("xxxxdata", 8).ok());
+    EXPECT_EQ((*w)->offset(), 8u);
+    // Dropped without Commit: the old file stays and no temporary file is left.
+  }
+  EXPECT_EQ(*ReadFile(p), "old");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
+                          std::filesystem::directory_iterator()),
+            1);
+  auto w = AtomicFileWriter::Create(p);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write("xxxxdata", 8).ok());
+  ASSERT_TRUE((*w)->WriteAt(0, "head", 4).ok());
+  EXPECT_EQ(*ReadFile(p), "old");  // not visible before Commit
+  ASSERT_TRUE((*w)->Commit().ok());
+  EXPECT_EQ(*ReadFile(p), "headdata");
+  EXPECT_FALSE(AtomicFileWriter::Create(dir.path() + "/no/such/dir/f").ok());
 }
 
 }  // namespace

@@ -32,4 +32,21 @@ TEST(StringsTest, HumanBytes) {
 }
 
 }  // namespace
+TEST(StringsTest, ParseByteSize) {
+  uint64_t v = 0;
+  EXPECT_TRUE(ParseByteSize("4096", &v));
+  EXPECT_EQ(v, 4096u);
+  EXPECT_TRUE(ParseByteSize("512K", &v));
+  EXPECT_EQ(v, 512u << 10);
+  EXPECT_TRUE(ParseByteSize("64MiB", &v));
+  EXPECT_EQ(v, 64u << 20);
+  EXPECT_TRUE(ParseByteSize(" 16G ", &v));
+  EXPECT_EQ(v, 16ull << 30);
+  EXPECT_TRUE(ParseByteSize("2TB", &v));
+  EXPECT_EQ(v, 2ull << 40);
+  for (const char* bad : {"", "G", "-1", "1.5G", "12X", "99999999999T"}) {
+    EXPECT_FALSE(ParseByteSize(bad, &v)) << bad;
+  }
+}
+
 }  // namespace v4agent

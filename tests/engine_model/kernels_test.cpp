@@ -2,6 +2,9 @@
 // sizes, plus the reference kernels against DeepSeek's vectors (Hadamard, Sinkhorn, RoPE).
 #include <gtest/gtest.h>
 
+#include <numeric>
+#include <random>
+
 #include <cstring>
 #include <random>
 
@@ -91,6 +94,22 @@ TEST(KernelsTest, TopKBreaksTiesTowardTheLowerIndex) {
   std::vector<float> s = {0.0f, 1.0f, -0.0f, 1.0f, 0.5f, 0.0f};
   EXPECT_EQ(kernels::TopKStable(s.data(), 6, 4), (std::vector<int32_t>{1, 3, 4, 0}));
   EXPECT_EQ(kernels::TopKStable(s.data(), 6, 6), (std::vector<int32_t>{1, 3, 4, 0, 2, 5}));
+  EXPECT_TRUE(kernels::TopKStable(s.data(), 6, 0).empty());
+  EXPECT_EQ(kernels::TopKStable(s.data(), 2, 5), (std::vector<int32_t>{1, 0}));
+}
+
+TEST(KernelsTest, TopKEqualsAFullStableSortOnRandomScoresWithTies) {
+  std::mt19937 rng(12);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t n = 1 + rng() % 300, k = 1 + rng() % 40;
+    std::vector<float> s(static_cast<size_t>(n));
+    for (auto& v : s) v = static_cast<float>(static_cast<int>(rng() % 7) - 3);  // many ties
+    std::vector<int32_t> want(static_cast<size_t>(n));
+    std::iota(want.begin(), want.end(), 0);
+    std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) { return s[a] > s[b]; });
+    want.resize(static_cast<size_t>(std::min(n, k)));
+    ASSERT_EQ(kernels::TopKStable(s.data(), n, k), want) << "n=" << n << " k=" << k;
+  }
 }
 
 }  // namespace

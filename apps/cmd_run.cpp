@@ -22,6 +22,7 @@
 #include "agent/tool_registry_executor.h"
 #include "agent/trajectory.h"
 #include "apps/command.h"
+#include "apps/endpoint_flags.h"
 #include "apps/flags.h"
 #include "common/file_util.h"
 #include "common/stopwatch.h"
@@ -357,17 +358,14 @@ int Run(const std::vector<std::string>& args) {
     auto ipc = std::make_unique<agent::InProcessClient>(model.get(), codec.get(), &renderer, io);
     in_process = ipc.get();
     client = std::move(ipc);
-  } else if (auto url = flags->Get("endpoint")) {
-    if (!flags->Has("model-name")) return Usage("--endpoint needs --model-name");
-    agent::OpenAIClientOptions oo;
-    oo.endpoint = *url;
-    oo.model = *flags->Get("model-name");
-    if (auto var = flags->Get("api-key-env")) {
-      const char* key = std::getenv(var->c_str());
-      if (!key || !*key) return Fail(StrCat("--api-key-env ", *var, ": the variable is not set"));
-      oo.api_key = key;
+  } else if (flags->Has("endpoint")) {
+    auto endpoint = EndpointOptionsFromFlags(*flags);
+    if (!endpoint.ok()) {
+      return endpoint.status().message().find("--model-name") != std::string::npos
+                 ? Usage(endpoint.status().message())
+                 : Fail(endpoint.status().message());
     }
-    client = std::make_unique<agent::OpenAIClient>(oo);
+    client = std::make_unique<agent::OpenAIClient>(*endpoint);
   } else {
     auto sc = agent::ScriptedClient::FromFile(*flags->Get("scripted"));
     if (!sc.ok()) return Fail(sc.status().ToString());

@@ -50,6 +50,8 @@ class [[nodiscard]] Status {
   // Returns a copy whose message is "context: message" (same code). Used to add the file or
   // field name as an error travels up.
   Status WithContext(std::string_view context) const;
+  // Drops the status on purpose: a best-effort step whose failure only costs a nicety.
+  void IgnoreError() const {}
 
   bool operator==(const Status& other) const {
     return code_ == other.code_ && message_ == other.message_;
@@ -94,6 +96,7 @@ class [[nodiscard]] Result {
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
+  void IgnoreError() const {}  // see Status::IgnoreError
 
   T& value() & {
     V4_CHECK(ok()) << "Result::value() on error: " << status_.ToString();

@@ -26,9 +26,11 @@ const std::map<std::string, std::set<std::string>>& AllowedModules() {
       {"tools", {"common", "tools", "sandbox", "policies"}},
       {"agent", {"common", "agent", "engine", "dsml", "tools", "policies"}},
       {"server", {"common", "server", "engine", "dsml"}},
+      {"batch", {"common", "batch", "agent", "engine", "dsml", "tools", "policies", "sandbox"}},
       // apps is the top of the graph: the CLI exposes every module's commands.
       {"apps",
-       {"common", "apps", "agent", "server", "engine", "dsml", "sandbox", "policies", "tools"}},
+       {"common", "apps", "agent", "server", "engine", "dsml", "sandbox", "policies", "tools",
+        "batch"}},
   };
   return kAllowed;
 }
@@ -43,7 +45,7 @@ struct ThirdParty {
 const std::vector<ThirdParty>& ThirdPartyRules() {
   static const std::vector<ThirdParty> kRules = {
       {std::regex(R"(^(seccomp\.h)$)"), "libseccomp", {"sandbox/"}},
-      {std::regex(R"(^yaml-cpp/)"), "yaml-cpp", {"policies/"}},
+      {std::regex(R"(^yaml-cpp/)"), "yaml-cpp", {"policies/", "batch/eval_spec.cpp"}},
       {std::regex(R"(^boost/)"), "Boost", {"agent/", "server/"}},
       {std::regex(R"(^openssl/)"), "OpenSSL", {"agent/", "server/"}},
       {std::regex(R"(^pcre2\.h$)"), "PCRE2", {"engine/tokenizer/", "tools/search_tool.cpp"}},

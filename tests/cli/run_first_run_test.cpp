@@ -4,6 +4,9 @@
 // flag to change.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "common/file_util.h"
 #include "common/json.h"
 #include "common/strings.h"
 #include "tests/cli/cli_util.h"
@@ -90,6 +93,39 @@ TEST(RunFirstRunTest, CacheDirServesTheSharedPrefixAndResumeRestoresTheSession) 
   auto inspect = Exec(StrCat("session inspect ", traj, ".v4s"));
   EXPECT_EQ(inspect.code, 0) << inspect.out;
   EXPECT_NE(inspect.out.find("checksum ok"), std::string::npos) << inspect.out;
+}
+
+// `v4agent batch` with the in-process engine on the README's small checkpoint: the instances
+// run, and the second takes the system prompt and tools block from the prefix store.
+TEST(RunFirstRunTest, InProcessBatchReusesThePrefixAcrossInstances) {
+  ScopedTempDir dir;
+  const std::string model = MakeModel(dir, "mini-flash");
+  ASSERT_EQ(std::system(StrCat("bash ", V4_SOURCE_DIR, "/examples/batch/make_instances.sh ",
+                               dir.path(), " >/dev/null")
+                            .c_str()),
+            0);
+  // Two instances with different problem statements over the same repository.
+  auto first = ReadFile(dir.path() + "/instances.jsonl");
+  ASSERT_TRUE(first.ok());
+  auto j = ParseJson(*first, "instances");
+  ASSERT_TRUE(j.ok());
+  Json second = *j;
+  second["instance_id"] = "example__median-2";
+  second["problem_statement"] = "mean() of an empty list should raise ValueError.";
+  ASSERT_TRUE(
+      WriteFile(dir.path() + "/two.jsonl", DumpJson(*j) + "\n" + DumpJson(second) + "\n").ok());
+  auto r = Exec(
+      StrCat("batch --instances ", dir.path(), "/two.jsonl --repos ", dir.path(), "/repos --model ",
+             model, " --max-steps 1 --max-turn-tokens 16 --out ", dir.path(), "/out"),
+      "", false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  auto s = ParseJson(r.out, "stdout");
+  ASSERT_TRUE(s.ok()) << r.out;
+  EXPECT_EQ((*s)["finished_instances"], 2);
+  EXPECT_GT((*s)["tokens_from_store"].get<int64_t>(), 1000) << s->dump(2);
+  auto preds = ReadFile(dir.path() + "/out/preds.jsonl");
+  ASSERT_TRUE(preds.ok());
+  EXPECT_EQ(std::count(preds->begin(), preds->end(), '\n'), 2);
 }
 
 }  // namespace

@@ -1,0 +1,242 @@
+// `v4agent batch` and `v4agent batch merge`: the agent over SWE-bench-style instances
+// (batch/batch_run.h, docs/batch.md).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+
+#include "agent/dsml_renderer.h"
+#include "agent/inprocess_client.h"
+#include "agent/openai_client.h"
+#include "agent/scripted_client.h"
+#include "agent/tool_registry_executor.h"
+#include "apps/command.h"
+#include "apps/endpoint_flags.h"
+#include "apps/flags.h"
+#include "batch/batch_run.h"
+#include "common/strings.h"
+#include "dsml/markers.h"
+#include "engine/model/model.h"
+#include "engine/session/prefix_store.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "policies/policy.h"
+
+namespace v4agent::apps {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: v4agent batch --instances F --repos DIR --out DIR\n"
+    "         (--model DIR [--numerics fast|exact] [--threads N] | --endpoint URL --model-name N\n"
+    "          [--api-key-env VAR] | --scripted FILE)\n"
+    "         [--workers N] [--policy FILE] [--max-steps N] [--max-turn-tokens N]\n"
+    "         [--max-wall S] [--hints] [--task-template TEXT] [--model-label NAME]\n"
+    "         [--filter RE] [--slice A:B] [--shard K/N]\n"
+    "       v4agent batch merge --out DIR SHARD_DIR...\n"
+    "Runs the agent on each instance (JSONL or JSON list, SWE-bench fields) in a fresh workspace\n"
+    "at its base commit from the git mirror in --repos (owner__name.git): the agent sees the\n"
+    "problem statement (and with --hints the hints), never the patches or test lists. Writes\n"
+    "OUT/preds.jsonl for `v4agent evaluate`, OUT/instances/ID/{trajectory.jsonl,status.json}\n"
+    "and OUT/summary.json. Run it again with the same --out to finish a killed batch: finished\n"
+    "instances are skipped. --shard K/N runs a deterministic part (N machines, disjoint);\n"
+    "`batch merge` joins the parts. In-process, the model is loaded once, turns of the workers\n"
+    "take the engine in turn, and the system prompt and tools block come from a prefix store\n"
+    "in OUT/.prefix-cache after the first instance.";
+
+std::atomic<bool> g_cancel{false};
+void OnSignal(int) { g_cancel.store(true); }
+
+int Fail(const std::string& m) {
+  std::fprintf(stderr, "v4agent batch: %s\n", m.c_str());
+  return 1;
+}
+
+// The in-process engine shared by the workers: one model, one prefix store, turns serialized.
+struct SharedEngine {
+  std::unique_ptr<engine::Model> model;
+  std::unique_ptr<engine::Tokenizer> tokenizer;
+  std::unique_ptr<agent::EngineTokenCodec> codec;
+  std::unique_ptr<engine::PrefixStore> store;
+  std::mutex mu;
+  agent::InProcessOptions io;
+};
+
+// One instance's conversation on the shared engine; the lock is held for a whole turn.
+class SharedEngineClient : public agent::ModelClient {
+ public:
+  explicit SharedEngineClient(SharedEngine* e)
+      : e_(e),
+        renderer_(agent::DsmlRendererOptions{true, "high", false}),
+        client_(e->model.get(), e->codec.get(), &renderer_, e->io) {}
+  std::string Name() const override { return "in-process"; }
+  Result<agent::Completion> Complete(const agent::CompletionRequest& r,
+                                     const agent::DeltaCallback& d) override {
+    std::lock_guard<std::mutex> lock(e_->mu);
+    return client_.Complete(r, d);
+  }
+
+ private:
+  SharedEngine* e_;
+  agent::DsmlRenderer renderer_;
+  agent::InProcessClient client_;
+};
+
+int Merge(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, FlagSpec{{"out"}, {}});
+  if (!flags.ok() || !flags->Has("out") || flags->positional().empty()) {
+    std::fprintf(stderr, "usage: v4agent batch merge --out DIR SHARD_DIR...\n");
+    return 2;
+  }
+  auto s = batch::MergeBatches(flags->positional(), *flags->Get("out"));
+  if (!s.ok()) return Fail(s.status().ToString());
+  std::printf("%s\n", DumpJson(*s, 2).c_str());
+  return 0;
+}
+
+int Run(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "merge") {
+    return Merge(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
+  auto flags = Flags::Parse(
+      args, FlagSpec{{"instances",     "repos",       "out",        "model",           "numerics",
+                      "threads",       "endpoint",    "model-name", "api-key-env",     "scripted",
+                      "workers",       "policy",      "max-steps",  "max-turn-tokens", "max-wall",
+                      "task-template", "model-label", "filter",     "slice",           "shard"},
+                     {"hints", "no-thinking"}});
+  if (!flags.ok()) {
+    std::fprintf(stderr, "v4agent batch: %s\n%s\n", flags.status().message().c_str(), kUsage);
+    return 2;
+  }
+  for (const char* f : {"instances", "repos", "out"}) {
+    if (!flags->Has(f)) {
+      std::fprintf(stderr, "v4agent batch: --%s is required\n%s\n", f, kUsage);
+      return 2;
+    }
+  }
+  const int clients = flags->Has("model") + flags->Has("endpoint") + flags->Has("scripted");
+  if (clients != 1) {
+    std::fprintf(stderr, "v4agent batch: exactly one of --model, --endpoint, --scripted\n%s\n",
+                 kUsage);
+    return 2;
+  }
+  auto workers = flags->GetInt("workers", 1);
+  auto max_steps = flags->GetInt("max-steps", 50);
+  auto max_turn = flags->GetInt("max-turn-tokens", 4096);
+  auto max_wall = flags->GetDouble("max-wall", 3600);
+  if (!workers.ok() || !max_steps.ok() || !max_turn.ok() || !max_wall.ok() || *workers < 1) {
+    std::fprintf(stderr, "v4agent batch: numeric flags must be numbers (--workers >= 1)\n");
+    return 2;
+  }
+  auto instances = batch::LoadInstances(*flags->Get("instances"));
+  if (!instances.ok()) return Fail(instances.status().ToString());
+  auto selected =
+      batch::Select(std::move(instances).value(),
+                    batch::Selection{flags->GetOr("filter", ""), flags->GetOr("slice", ""),
+                                     flags->GetOr("shard", "")});
+  if (!selected.ok()) return Fail(selected.status().ToString());
+
+  batch::BatchOptions o;
+  o.repos_dir = *flags->Get("repos");
+  o.out_dir = *flags->Get("out");
+  o.workers = static_cast<int>(*workers);
+  o.include_hints = flags->Has("hints");
+  o.task_template = flags->GetOr("task-template", "");
+  o.thinking = !flags->Has("no-thinking");
+  o.cancel = &g_cancel;
+  auto policy = policies::BuiltinPolicy("workspace-write");
+  if (auto file = flags->Get("policy")) {
+    policy = StartsWith(*file, "builtin:") ? policies::BuiltinPolicy(file->substr(8))
+                                           : policies::LoadPolicyFile(*file);
+  }
+  if (!policy.ok()) return Fail(policy.status().ToString());
+  o.policy = *policy;
+  o.budgets = agent::BudgetsFromPolicy(*policy);
+  o.budgets.max_steps = static_cast<int>(*max_steps);
+  o.budgets.max_wall_seconds = *max_wall;
+  o.max_tokens_per_turn = static_cast<int>(*max_turn);
+
+  SharedEngine engine;
+  if (auto dir = flags->Get("model")) {
+    engine::ModelOptions mo;
+    auto threads = flags->GetInt("threads", 0);
+    auto numerics = engine::ParseNumerics(flags->GetOr("numerics", "fast"));
+    if (!threads.ok() || !numerics.ok()) return Fail("--threads or --numerics is not valid");
+    mo.num_threads = static_cast<int>(*threads);
+    mo.numerics = *numerics;
+    auto m = engine::Model::Load(*dir, mo);
+    if (!m.ok()) return Fail(m.status().ToString());
+    engine.model = std::move(m).value();
+    auto tok = engine::Tokenizer::Load(*dir);
+    if (!tok.ok()) return Fail(tok.status().ToString());
+    engine.tokenizer = std::move(tok).value();
+    engine.codec = std::make_unique<agent::EngineTokenCodec>(engine.tokenizer.get());
+    auto eos = engine.tokenizer->TokenId(dsml::kEos);
+    if (!eos) return Fail("the tokenizer has no end-of-sentence token");
+    engine.io.stop_ids = {*eos};
+    const int64_t context = engine.model->max_context();
+    o.max_tokens_per_turn = static_cast<int>(
+        std::min<int64_t>(o.max_tokens_per_turn, std::max<int64_t>(context / 4, 64)));
+    o.budgets.max_context_tokens =
+        std::min<int64_t>(o.budgets.max_context_tokens, context - o.max_tokens_per_turn);
+    auto store = engine::PrefixStore::Open(
+        (std::filesystem::path(o.out_dir) / ".prefix-cache").string(), engine.model.get());
+    if (!store.ok()) return Fail(store.status().ToString());
+    engine.store = std::move(store).value();
+    engine.io.store = engine.store.get();
+    o.model_name = flags->GetOr("model-label", *dir);
+    o.make_client = [&engine](int) -> Result<std::unique_ptr<agent::ModelClient>> {
+      return std::unique_ptr<agent::ModelClient>(new SharedEngineClient(&engine));
+    };
+  } else if (flags->Has("endpoint")) {
+    auto endpoint = EndpointOptionsFromFlags(*flags);
+    if (!endpoint.ok()) return Fail(endpoint.status().message());
+    const agent::OpenAIClientOptions oo = *endpoint;
+    o.model_name = flags->GetOr("model-label", oo.model);
+    o.make_client = [oo](int) -> Result<std::unique_ptr<agent::ModelClient>> {
+      return std::unique_ptr<agent::ModelClient>(new agent::OpenAIClient(oo));
+    };
+  } else {
+    const std::string script = *flags->Get("scripted");
+    auto check = agent::ScriptedClient::FromFile(script);
+    if (!check.ok()) return Fail(check.status().ToString());
+    o.model_name = flags->GetOr("model-label", "scripted");
+    o.make_client = [script](int) -> Result<std::unique_ptr<agent::ModelClient>> {
+      V4_ASSIGN_OR_RETURN(agent::ScriptedClient c, agent::ScriptedClient::FromFile(script));
+      return std::unique_ptr<agent::ModelClient>(new agent::ScriptedClient(std::move(c)));
+    };
+  }
+
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  const bool tty = isatty(STDERR_FILENO);
+  std::map<std::string, int> by_status;
+  auto summary =
+      batch::RunBatch(*selected, o, [&](const batch::InstanceOutcome& r, int done, int total) {
+        by_status[r.status]++;
+        std::string counts;
+        for (const auto& [k, v] : by_status)
+          counts += StrCat(counts.empty() ? "" : ", ", k, " ", v);
+        if (tty) {
+          std::fprintf(stderr, "\r\033[K[%d/%d] %s | %s", done, total, counts.c_str(),
+                       r.instance_id.c_str());
+          if (done == total) std::fprintf(stderr, "\n");
+        } else {
+          std::fprintf(stderr, "[%d/%d] %s: %s%s%s\n", done, total, r.instance_id.c_str(),
+                       r.status.c_str(), r.reused ? " (earlier run)" : "",
+                       r.detail.empty() ? "" : (" - " + r.detail).c_str());
+        }
+      });
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (!summary.ok()) return Fail(summary.status().ToString());
+  std::printf("%s\n", DumpJson(*summary, 2).c_str());
+  return g_cancel.load() ? 130 : 0;
+}
+
+CommandRegistrar registrar(Command{"batch", "run the agent over SWE-bench-style instances", kUsage,
+                                   Run});
+
+}  // namespace
+}  // namespace v4agent::apps

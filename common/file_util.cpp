@@ -1,10 +1,12 @@
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
@@ -152,5 +154,26 @@ ScopedTempDir::ScopedTempDir() {
 }
 
 ScopedTempDir::~ScopedTempDir() { (void)RemoveAll(path_); }
+
+long WritePipeNoSignal(int fd, const void* data, size_t size) {
+  // Blocked in this thread only; a SIGPIPE raised by this write is taken before unblocking.
+  sigset_t pipe_set, old_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  const ssize_t w = ::write(fd, data, size);
+  const int err = errno;
+  // The reader may also go away in the middle of a blocking write, which then returns a
+  // partial count with SIGPIPE pending: take it whatever write returned (unless the caller
+  // had SIGPIPE blocked already, when it is theirs to handle).
+  if (!sigismember(&old_set, SIGPIPE)) {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+  errno = err;
+  return static_cast<long>(w);
+}
 
 }  // namespace v4agent

@@ -15,6 +15,9 @@ Status WriteFile(const std::string& path, std::string_view contents);
 // Writes to a temporary file beside `path`, fsyncs it, then renames it over `path`.
 Status WriteFileAtomic(const std::string& path, std::string_view contents);
 bool PathExists(const std::string& path);
+// write(2) to a pipe whose reader may be gone: fails with EPIPE instead of raising SIGPIPE
+// (which would kill the whole process). Returns what write returns.
+long WritePipeNoSignal(int fd, const void* data, size_t size);
 
 // A file written in pieces and published atomically: bytes go to a temporary file beside
 // `path`; Commit() fsyncs it, renames it over `path` and fsyncs the directory. Destroyed

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/file_util.h"
 #include "common/strings.h"
 
 extern char** environ;
@@ -54,12 +55,6 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     close(in_fd);
     in_fd = -1;
   }
-  // A child that exits without reading its stdin must not kill us with SIGPIPE: block it in
-  // this thread while writing, and take a pending one before unblocking.
-  sigset_t pipe_set, old_set;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
   ProcessResult r;
   const auto start = std::chrono::steady_clock::now();
   int open_fds = 2;
@@ -83,8 +78,9 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     for (int i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
       if (fds[i].fd == in_fd) {
-        ssize_t w =
-            write(in_fd, options.stdin_data.data() + written, options.stdin_data.size() - written);
+        // A child that exits without reading its stdin must not kill us with SIGPIPE.
+        const long w = WritePipeNoSignal(in_fd, options.stdin_data.data() + written,
+                                         options.stdin_data.size() - written);
         if (w > 0) written += static_cast<size_t>(w);
         if (w < 0 || written == options.stdin_data.size()) {
           close(in_fd);
@@ -108,10 +104,6 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     }
   }
   if (in_fd >= 0) close(in_fd);
-  const timespec zero{0, 0};
-  while (sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
-  }
-  pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   if (out[0] >= 0) close(out[0]);
   if (err[0] >= 0) close(err[0]);
   int status = 0;

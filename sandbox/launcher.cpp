@@ -538,8 +538,9 @@ Result<RunReport> Execute(std::unique_ptr<Prepared> prep, const Profile& profile
         continue;
       }
       if (fd == in.write.get()) {
-        const ssize_t w =
-            write(fd, profile.stdin_data.data() + stdin_off, profile.stdin_data.size() - stdin_off);
+        // The command may exit without reading its input: EPIPE, never a SIGPIPE for us.
+        const ssize_t w = WritePipeNoSignal(fd, profile.stdin_data.data() + stdin_off,
+                                            profile.stdin_data.size() - stdin_off);
         if (w > 0) stdin_off += static_cast<size_t>(w);
         if (w < 0 && errno != EAGAIN) stdin_off = profile.stdin_data.size();
         if (stdin_off >= profile.stdin_data.size()) in.write.Reset();

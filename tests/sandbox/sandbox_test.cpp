@@ -197,6 +197,17 @@ TEST(LauncherTest, PreparedSandboxesRunEachCommandWithItsOwnArgsEnvCwdAndStdin) 
   EXPECT_EQ(r->failed_step, "exec");
 }
 
+TEST(LauncherTest, ACommandThatIgnoresItsStdinDoesNotKillUsWithSigpipe) {
+  testing::Workspace ws;
+  Profile p = DefaultProfile(ws.path());
+  p.stdin_data = std::string(8 << 20, 'x');  // far more than a pipe holds
+  for (int i = 0; i < 3; ++i) {
+    auto r = sandbox::Run(p, {"/bin/true"});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->exit_code, 0);
+  }
+}
+
 TEST(SanitizeTest, AnsiAndBinaryBytesAreCleanedForTheModel) {
   EXPECT_EQ(SanitizeForModel("\x1b[31mred\x1b[0m ok\r\nline\rnext\x01\xff\ttab é"),
             "red ok\nline\nnext\xEF\xBF\xBD\xEF\xBF\xBD\ttab é");

@@ -87,7 +87,8 @@ TEST(RunCliTest, ResumeAfterAKillRunsNothingFinishedTwice) {
     _exit(127);
   }
   // Wait until the third command is running, then kill the run like a crash would.
-  for (int i = 0; i < 200; ++i) {
+  // Up to 60 s: a saturated machine (a benchmark beside ctest -j2) is slow to start sandboxes.
+  for (int i = 0; i < 1200; ++i) {
     auto log = ReadFile(ws + "/log.txt");
     if (log.ok() && log->find("step3") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -62,7 +62,13 @@ TEST(ThreadPoolTest, WakesSleepingWorkersAndStopsCleanly) {
     pool.ParallelFor(2, 1, [&](size_t, size_t) {
       ++ran;
       if (std::this_thread::get_id() != caller) two_threads = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      // Hold this range until the other one has started (or 2 s pass): on a saturated machine
+      // a woken worker may take a while to run, and the caller must not take both ranges
+      // merely because it was faster.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (ran.load() < 2 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
     });
     EXPECT_EQ(ran.load(), 2);
     EXPECT_TRUE(two_threads.load()) << "the sleeping worker took no range in round " << round;

@@ -82,6 +82,7 @@ Status UnpackState(std::span<const float> floats, SequenceCache::Snapshot* s,
   size_t at = 0;
   bool short_input = false;
   auto take = [&](std::vector<float>& v) {
+    if (v.empty()) return;  // e.g. prev_u of a compressor without overlap
     if (at + v.size() > floats.size()) {
       short_input = true;
       return;

@@ -52,7 +52,7 @@ class BatchRunTest : public ::testing::Test {
     BatchOptions o;
     o.repos_dir = repos_;
     o.out_dir = out;
-    o.workers = 2;
+    o.workers = 1;  // the kill test runs two (see evaluate_test.cpp on more)
     o.model_name = "scripted";
     auto policy = policies::BuiltinPolicy("workspace-write");
     V4_CHECK(policy.ok());
@@ -108,7 +108,7 @@ TEST_F(BatchRunTest, PredictionsEvaluateResolvedAndNothingLeaks) {
   eo.repos_dir = repos_;
   eo.out_dir = dir_.path() + "/eval";
   eo.run_id = "b";
-  eo.workers = 2;
+  eo.workers = 1;
   auto e = Evaluate(instances_, *preds, *specs, eo);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ((*e)["resolved_instances"], 3) << e->dump(2);
@@ -145,6 +145,7 @@ TEST_F(BatchRunTest, KilledWithSigkillAndRunAgainLosesAndDuplicatesNothing) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     BatchOptions o = Options(out);
+    o.workers = 2;
     o.make_client = [slow](int) -> Result<std::unique_ptr<agent::ModelClient>> {
       V4_ASSIGN_OR_RETURN(agent::ScriptedClient c, agent::ScriptedClient::FromFile(slow));
       return std::unique_ptr<agent::ModelClient>(new agent::ScriptedClient(std::move(c)));

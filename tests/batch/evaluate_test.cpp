@@ -45,7 +45,9 @@ class EvaluateTest : public ::testing::Test {
     o.repos_dir = repos_;
     o.out_dir = dir_.path() + "/out";
     o.run_id = run;
-    o.workers = 2;
+    // One worker: with two, a sandboxed test command occasionally never finished (a 120 s
+    // timeout in 2 of 6 runs; docs/batch.md, known issue). batch_run_test covers two workers.
+    o.workers = 1;
     o.timeout_seconds = 120;
     return o;
   }

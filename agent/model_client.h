@@ -54,8 +54,8 @@ struct Completion {
   std::string format_error;
   // The raw model output as it goes back into history (in-process: the decoded bytes).
   std::string raw;
-  int64_t tokens_prefilled = 0;  // prompt tokens computed this turn
-  int64_t tokens_reused = 0;     // prompt tokens served from a cache
+  int64_t tokens_prefilled = 0;   // prompt tokens computed this turn
+  int64_t tokens_reused = 0;      // prompt tokens served from a cache
   int64_t tokens_from_store = 0;  // of tokens_reused: loaded from the on-disk prefix store
   int64_t tokens_generated = 0;
   int64_t context_tokens = 0;  // total tokens in context after this turn (0 when unknown)

@@ -136,7 +136,8 @@ Status Score(const Flags& flags) {
 
 int Run(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
-      args, FlagSpec{{"model", "case", "out", "qat-sim", "threads", "numerics"}, {"teacher-forced"}});
+      args,
+      FlagSpec{{"model", "case", "out", "qat-sim", "threads", "numerics"}, {"teacher-forced"}});
   if (!flags.ok() || !flags->Get("model") || !flags->Get("case") || !flags->Get("out")) {
     std::fprintf(
         stderr, "%s\n%s\n",

@@ -172,7 +172,7 @@ Result<Json> RunBatch(const std::vector<Instance>& instances, const BatchOptions
 
   Stopwatch clock;
   std::vector<InstanceOutcome> finished;
-  std::vector<const Instance*> todo;
+  std::vector<const Instance*> pending;
   for (const Instance& in : instances) {
     const std::string status = (fs::path(o.out_dir) / "instances" / in.id / "status.json").string();
     auto old = ReadJsonFile(status);
@@ -190,7 +190,7 @@ Result<Json> RunBatch(const std::vector<Instance>& instances, const BatchOptions
       WriteFileAtomic(status, DumpJson(OutcomeJson(out), 2) + "\n").IgnoreError();
       finished.push_back(out);
     } else {
-      todo.push_back(&in);
+      pending.push_back(&in);
     }
   }
   int done = 0;
@@ -204,9 +204,9 @@ Result<Json> RunBatch(const std::vector<Instance>& instances, const BatchOptions
     // A per-worker workspace path keeps the system prompt identical across its instances, so
     // a prefix store serves it after the first.
     const std::string ws = (fs::path(o.out_dir) / ".work" / StrCat("worker-", w)).string();
-    for (size_t i = next++; i < todo.size(); i = next++) {
+    for (size_t i = next++; i < pending.size(); i = next++) {
       if (o.cancel && o.cancel->load()) break;
-      const Instance& in = *todo[i];
+      const Instance& in = *pending[i];
       InstanceOutcome out;
       out.instance_id = in.id;
       Stopwatch sw;

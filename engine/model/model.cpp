@@ -62,8 +62,9 @@ Result<ModelFingerprint> Model::Fingerprint() const {
   std::lock_guard<std::mutex> lock(fingerprint_mu_);
   if (!fingerprint_) {
     std::error_code ec;
-    const std::string config =
-        std::filesystem::is_directory(dir_, ec) ? dir_ + "/config.json" : ckpt_->dir() + "/config.json";
+    const std::string config = std::filesystem::is_directory(dir_, ec)
+                                   ? dir_ + "/config.json"
+                                   : ckpt_->dir() + "/config.json";
     V4_ASSIGN_OR_RETURN(ModelFingerprint f, FingerprintOf(config, *ckpt_));
     fingerprint_ = f;
   }
@@ -349,8 +350,8 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
             const float* wt = iw.data() + (tile_t0 + tt) * HI;
             float* out = tile_scores.data() + tt * keys_before;
             for (size_t j = jb; j < je; ++j) {
-              out[j] = IndexScore(q, wt, keys_f32.Row(lc.index_keys, static_cast<int64_t>(j)),
-                                  HI, dI);
+              out[j] =
+                  IndexScore(q, wt, keys_f32.Row(lc.index_keys, static_cast<int64_t>(j)), HI, dI);
             }
           }
         };

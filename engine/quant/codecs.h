@@ -48,13 +48,11 @@ void DequantFp4Row(const uint8_t* packed, const uint8_t* scale, int64_t rows, in
 // Quantizes a [rows, cols] fp32 matrix as the release checkpoints store FP8 weights: per
 // 128x128 block, scale 2^e with e = ceil(log2(amax / 448)) (UE8M0 byte e + 127) and e4m3 codes
 // of clamp(x / 2^e). bytes [rows * cols], scales [ceil(rows/128) * ceil(cols/128)].
-void QuantizeFp8Blocks(const float* m, int64_t rows, int64_t cols, uint8_t* bytes,
-                       uint8_t* scales);
+void QuantizeFp8Blocks(const float* m, int64_t rows, int64_t cols, uint8_t* bytes, uint8_t* scales);
 // The FP4 expert format: per row and 32 columns, scale 2^ceil(log2(amax / 6)) and e2m1 codes,
 // two per byte (low nibble = even column). cols % 32 == 0; packed [rows * cols / 2] (zeroed
 // here), scales [rows * cols / 32].
-void QuantizeFp4Rows(const float* m, int64_t rows, int64_t cols, uint8_t* packed,
-                     uint8_t* scales);
+void QuantizeFp4Rows(const float* m, int64_t rows, int64_t cols, uint8_t* packed, uint8_t* scales);
 // bf16 -> fp32 (the upper 16 bits of an fp32).
 inline float Bf16ToFloat(uint16_t v) {
   uint32_t bits = static_cast<uint32_t>(v) << 16;

@@ -419,7 +419,7 @@ Status Session::Save(const std::string& path, const SessionSaveOptions& save) co
     const uint64_t n = Align(rel) - rel;
     return n == 0 ? Status::Ok() : put(kZeros, n);
   };
-  V4_RETURN_IF_ERROR(w->Write(&h, sizeof(h)));  // placeholder until the checksum is known
+  V4_RETURN_IF_ERROR(w->Write(&h, sizeof(h)));  // written again below with the checksum
   V4_RETURN_IF_ERROR(put(meta_text.data(), meta_text.size()));
   {
     const uint64_t n = h.payload_offset - w->offset();

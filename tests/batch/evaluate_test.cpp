@@ -70,10 +70,9 @@ TEST_F(EvaluateTest, GoldResolvesEmptyAndBreakingDoNotAndResumeReusesReports) {
   auto gold = LoadPredictions("gold", instances_);
   ASSERT_TRUE(gold.ok());
   std::string details;
-  auto s = Evaluate(instances_, *gold, *specs_, Options("r1"),
-                    [&](const EvalResult& e, int, int) {
-                      details += e.instance_id + ": " + e.outcome + " " + e.detail + "\n";
-                    });
+  auto s = Evaluate(instances_, *gold, *specs_, Options("r1"), [&](const EvalResult& e, int, int) {
+    details += e.instance_id + ": " + e.outcome + " " + e.detail + "\n";
+  });
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ((*s)["resolved_instances"], 3) << details;
   EXPECT_EQ((*s)["total_instances"], 3);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,15 @@ inline Diff Compare(const float* a, const float* b, int64_t n) {
 }
 
 // A golden checkpoint loaded with the given simulations setting, thread count and numerics.
-inline std::unique_ptr<Model> LoadGoldenModel(const std::string& config, bool sim,
-                                              int threads = 2,
+// `n` token ids drawn uniformly from [0, vocab) by a seeded generator (test inputs).
+inline std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
+  return t;
+}
+
+inline std::unique_ptr<Model> LoadGoldenModel(const std::string& config, bool sim, int threads = 2,
                                               Numerics numerics = Numerics::kExact) {
   ModelOptions o;
   o.qat_sim = sim;

@@ -2,10 +2,8 @@
 // sizes, plus the reference kernels against DeepSeek's vectors (Hadamard, Sinkhorn, RoPE).
 #include <gtest/gtest.h>
 
-#include <numeric>
-#include <random>
-
 #include <cstring>
+#include <numeric>
 #include <random>
 
 #include "engine/kernels/cpu/ops.h"

@@ -74,22 +74,15 @@ TEST(TokenRadix, AgreesWithBruteForceOnRandomSequences) {
   }
 }
 
-std::vector<int32_t> Tokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
-  return t;
-}
-
 TEST(PrefixStore, TakesTheSharedPrefixAndContinuesBitExact) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
   auto model = testing::LoadGoldenModel("tiny-fast", true, 2, Numerics::kFast);
   const int64_t V = model->config().vocab_size;
   // Two "tasks" sharing a 150-token system block, then differing.
-  auto system = Tokens(150, V, 1);
+  auto system = testing::RandomTokens(150, V, 1);
   auto task_a = system, task_b = system;
-  for (int32_t v : Tokens(60, V, 2)) task_a.push_back(v);
-  for (int32_t v : Tokens(45, V, 3)) task_b.push_back(v);
+  for (int32_t v : testing::RandomTokens(60, V, 2)) task_a.push_back(v);
+  for (int32_t v : testing::RandomTokens(45, V, 3)) task_b.push_back(v);
   ScopedTempDir dir;
   {
     auto store = PrefixStore::Open(dir.path(), model.get());
@@ -134,7 +127,7 @@ TEST(PrefixStore, BudgetEvictsLeastRecentlyUsedAndIgnoresForeignOrDamagedFiles) 
   const int64_t V = model->config().vocab_size;
   ScopedTempDir dir;
   std::vector<std::vector<int32_t>> seqs;
-  for (int i = 0; i < 3; ++i) seqs.push_back(Tokens(100, V, 10 + i));
+  for (int i = 0; i < 3; ++i) seqs.push_back(testing::RandomTokens(100, V, 10 + i));
   uint64_t one_file = 0;
   {
     auto store = PrefixStore::Open(dir.path(), model.get());

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "common/file_util.h"
 #include "common/hash.h"
@@ -19,13 +18,6 @@
 
 namespace v4agent::engine {
 namespace {
-
-std::vector<int32_t> Tokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
-  return t;
-}
 
 // Appends `tail` in chunks of 37, then generates `gen` tokens greedily; every logits row seen.
 std::vector<float> Continue(Session& s, std::span<const int32_t> tail, int gen) {
@@ -61,7 +53,7 @@ TEST_P(SessionFileTest, RestoreContinuesBitExactAcrossModelsAndThreadCounts) {
   auto reader = testing::LoadGoldenModel("tiny-fast", true, 1, GetParam());
   const int64_t V = writer->config().vocab_size;
   const int64_t n = 300;
-  auto tokens = Tokens(n, V, 11);
+  auto tokens = testing::RandomTokens(n, V, 11);
   auto span = std::span<const int32_t>(tokens);
   ScopedTempDir dir;
   // Positions: multiples of 4 and 128 and not, before and after a full history chunk.
@@ -96,7 +88,7 @@ TEST(SessionFile, MappedHistoryIsNeverWrittenAndSavesAgain) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
   auto model = testing::LoadGoldenModel("tiny-fast", true, 2, Numerics::kFast);
   const int64_t V = model->config().vocab_size;
-  auto tokens = Tokens(420, V, 3);
+  auto tokens = testing::RandomTokens(420, V, 3);
   auto span = std::span<const int32_t>(tokens);
   ScopedTempDir dir;
   const std::string a = dir.path() + "/a.v4s", b = dir.path() + "/b.v4s";
@@ -127,7 +119,7 @@ TEST(SessionFile, SnapshotsRewindWithoutReplayAndExtraRoundTrips) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
   auto model = testing::LoadGoldenModel("tiny-fast", true, 2, Numerics::kFast);
   const int64_t V = model->config().vocab_size;
-  auto tokens = Tokens(200, V, 5);
+  auto tokens = testing::RandomTokens(200, V, 5);
   auto span = std::span<const int32_t>(tokens);
   Session s(model.get(), SessionOptions{});
   ASSERT_TRUE(s.Append(span.subspan(0, 50)).ok());
@@ -177,7 +169,7 @@ std::string ErrorOf(Model* m, const std::string& path) {
 TEST(SessionFile, ForeignCorruptedAndTruncatedFilesAreRefused) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
   auto model = testing::LoadGoldenModel("tiny-fast", true, 2, Numerics::kFast);
-  auto tokens = Tokens(150, model->config().vocab_size, 9);
+  auto tokens = testing::RandomTokens(150, model->config().vocab_size, 9);
   Session s(model.get(), SessionOptions{});
   ASSERT_TRUE(s.Append(tokens).ok());
   ScopedTempDir dir;

@@ -19,6 +19,7 @@ namespace {
 using testing::ArgMax;
 using testing::Compare;
 using testing::OpenCase;
+using testing::RandomTokens;
 using testing::Read;
 
 struct TwoTurnCase {
@@ -123,13 +124,6 @@ INSTANTIATE_TEST_SUITE_P(Goldens, TwoTurnTest, ::testing::ValuesIn(TwoTurnCases(
                            return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
                                   "_" + info.param.mode + "_" + NumericsName(info.param.numerics);
                          });
-
-std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
-  return t;
-}
 
 // All logits rows of `tokens` fed in chunks of `chunk` (0: one shot).
 std::vector<float> RunChunked(Model& m, const std::vector<int32_t>& tokens, int64_t chunk) {

@@ -5,7 +5,8 @@
 // unrolled by pragma: their accumulators must live in registers, which GCC does not do for
 // arrays indexed in a loop it keeps.
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,bmi2"))), apply_to = function)
+#pragma clang attribute push( \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,bmi2"))), apply_to = function)
 #else
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,bmi2")
 #endif

@@ -560,7 +560,11 @@ void RunChild(const ChildPlan& p) {
   }
   // Pid 1 of the namespace stays as its init: it reaps everything and reports the command's
   // status; when it exits the kernel kills whatever is left in the namespace.
-  const pid_t cmd = fork();
+  // The raw system call, not glibc's fork(): that one takes malloc's arena locks for its
+  // atfork handlers, and this process is a clone() of a multithreaded launcher, so a lock
+  // another thread held at that moment is held here forever (seen as a test command that
+  // never started while two evaluation workers ran).
+  const pid_t cmd = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   Check(cmd >= 0, "fork");
   if (cmd == 0) {
     if (relay) {

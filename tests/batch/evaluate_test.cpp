@@ -45,9 +45,9 @@ class EvaluateTest : public ::testing::Test {
     o.repos_dir = repos_;
     o.out_dir = dir_.path() + "/out";
     o.run_id = run;
-    // One worker: with two, a sandboxed test command occasionally never finished (a 120 s
-    // timeout in 2 of 6 runs; docs/batch.md, known issue). batch_run_test covers two workers.
-    o.workers = 1;
+    // Two workers: a sandbox's init once deadlocked in glibc's fork() when another worker held
+    // a malloc lock at clone time; this test hung about one run in ten then.
+    o.workers = 2;
     o.timeout_seconds = 120;
     return o;
   }

@@ -3,7 +3,11 @@
 // as root and as an unprivileged user.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
 
 #include "common/strings.h"
 #include "tests/sandbox/sandbox_harness.h"
@@ -206,6 +210,39 @@ TEST(LauncherTest, ACommandThatIgnoresItsStdinDoesNotKillUsWithSigpipe) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->exit_code, 0);
   }
+}
+
+// The sandbox's init is a clone() of this multithreaded process: anything it calls that takes
+// a libc lock (glibc's fork() takes malloc's) can find the lock held forever by a thread that
+// had it at clone time. Threads allocating nonstop make that moment likely.
+TEST(LauncherTest, SandboxesStartedWhileOtherThreadsAllocateNeverDeadlock) {
+  testing::Workspace ws;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> churn;
+  for (int t = 0; t < 2; ++t) {
+    churn.emplace_back([&stop, t] {
+      std::vector<void*> held(64, nullptr);
+      for (size_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        void*& slot = held[(i * 7 + t) % held.size()];
+        std::free(slot);
+        slot = std::malloc(16 + (i * 131) % 4096);
+        std::memset(slot, 1, 16);
+      }
+      for (void* p : held) std::free(p);
+    });
+  }
+  int hung = 0;
+  for (int i = 0; i < 40; ++i) {
+    Profile p = DefaultProfile(ws.path());
+    p.timeout_seconds = 10;
+    auto r = sandbox::Run(p, {"/bin/true"});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (r->timed_out) ++hung;
+    if (hung > 0) break;
+  }
+  stop = true;
+  for (auto& t : churn) t.join();
+  EXPECT_EQ(hung, 0) << "a sandbox never started its command";
 }
 
 TEST(SanitizeTest, AnsiAndBinaryBytesAreCleanedForTheModel) {

@@ -16,6 +16,8 @@
 #include "apps/command.h"
 #include "apps/endpoint_flags.h"
 #include "apps/flags.h"
+#include "apps/progress_line.h"
+#include "batch/batch_config.h"
 #include "batch/batch_run.h"
 #include "common/strings.h"
 #include "dsml/markers.h"
@@ -33,7 +35,7 @@ constexpr char kUsage[] =
     "          [--api-key-env VAR] | --scripted FILE)\n"
     "         [--workers N] [--policy FILE] [--max-steps N] [--max-turn-tokens N]\n"
     "         [--max-wall S] [--hints] [--task-template TEXT] [--model-label NAME]\n"
-    "         [--filter RE] [--slice A:B] [--shard K/N]\n"
+    "         [--filter RE] [--slice A:B] [--shard K/N] [--config FILE]\n"
     "       v4agent batch merge --out DIR SHARD_DIR...\n"
     "Runs the agent on each instance (JSONL or JSON list, SWE-bench fields) in a fresh workspace\n"
     "at its base commit from the git mirror in --repos (owner__name.git): the agent sees the\n"
@@ -43,7 +45,9 @@ constexpr char kUsage[] =
     "instances are skipped. --shard K/N runs a deterministic part (N machines, disjoint);\n"
     "`batch merge` joins the parts. In-process, the model is loaded once, turns of the workers\n"
     "take the engine in turn, and the system prompt and tools block come from a prefix store\n"
-    "in OUT/.prefix-cache after the first instance.";
+    "in OUT/.prefix-cache after the first instance. --config FILE (YAML: task_template,\n"
+    "include_hints, workers, policy, budgets, model; docs/batch.md) sets the same things; flags\n"
+    "given here win over the file.";
 
 std::atomic<bool> g_cancel{false};
 void OnSignal(int) { g_cancel.store(true); }
@@ -103,7 +107,8 @@ int Run(const std::vector<std::string>& args) {
       args, FlagSpec{{"instances",     "repos",       "out",        "model",           "numerics",
                       "threads",       "endpoint",    "model-name", "api-key-env",     "scripted",
                       "workers",       "policy",      "max-steps",  "max-turn-tokens", "max-wall",
-                      "task-template", "model-label", "filter",     "slice",           "shard"},
+                      "task-template", "model-label", "filter",     "slice",           "shard",
+                      "config"},
                      {"hints", "no-thinking"}});
   if (!flags.ok()) {
     std::fprintf(stderr, "v4agent batch: %s\n%s\n", flags.status().message().c_str(), kUsage);
@@ -121,10 +126,16 @@ int Run(const std::vector<std::string>& args) {
                  kUsage);
     return 2;
   }
-  auto workers = flags->GetInt("workers", 1);
-  auto max_steps = flags->GetInt("max-steps", 50);
-  auto max_turn = flags->GetInt("max-turn-tokens", 4096);
-  auto max_wall = flags->GetDouble("max-wall", 3600);
+  batch::BatchConfig config;
+  if (auto file = flags->Get("config")) {
+    auto c = batch::LoadBatchConfig(*file);
+    if (!c.ok()) return Fail(c.status().ToString());
+    config = std::move(c).value();
+  }
+  auto workers = flags->GetInt("workers", config.workers.value_or(1));
+  auto max_steps = flags->GetInt("max-steps", config.max_steps.value_or(50));
+  auto max_turn = flags->GetInt("max-turn-tokens", config.max_turn_tokens.value_or(4096));
+  auto max_wall = flags->GetDouble("max-wall", config.max_wall_seconds.value_or(3600));
   if (!workers.ok() || !max_steps.ok() || !max_turn.ok() || !max_wall.ok() || *workers < 1) {
     std::fprintf(stderr, "v4agent batch: numeric flags must be numbers (--workers >= 1)\n");
     return 2;
@@ -141,12 +152,15 @@ int Run(const std::vector<std::string>& args) {
   o.repos_dir = *flags->Get("repos");
   o.out_dir = *flags->Get("out");
   o.workers = static_cast<int>(*workers);
-  o.include_hints = flags->Has("hints");
-  o.task_template = flags->GetOr("task-template", "");
-  o.thinking = !flags->Has("no-thinking");
+  o.include_hints = flags->Has("hints") || config.include_hints.value_or(false);
+  o.task_template = flags->GetOr("task-template", config.task_template.value_or(""));
+  o.thinking = !flags->Has("no-thinking") && config.thinking.value_or(true);
+  o.effort = config.effort.value_or("high");
   o.cancel = &g_cancel;
   auto policy = policies::BuiltinPolicy("workspace-write");
-  if (auto file = flags->Get("policy")) {
+  std::optional<std::string> policy_file = config.policy;
+  if (auto file = flags->Get("policy")) policy_file = *file;
+  if (auto file = policy_file) {
     policy = StartsWith(*file, "builtin:") ? policies::BuiltinPolicy(file->substr(8))
                                            : policies::LoadPolicyFile(*file);
   }
@@ -155,6 +169,11 @@ int Run(const std::vector<std::string>& args) {
   o.budgets = agent::BudgetsFromPolicy(*policy);
   o.budgets.max_steps = static_cast<int>(*max_steps);
   o.budgets.max_wall_seconds = *max_wall;
+  if (config.max_generated_tokens) o.budgets.max_generated_tokens = *config.max_generated_tokens;
+  if (config.max_context_tokens) o.budgets.max_context_tokens = *config.max_context_tokens;
+  if (config.command_timeout_seconds) {
+    o.budgets.command_timeout_seconds = *config.command_timeout_seconds;
+  }
   o.max_tokens_per_turn = static_cast<int>(*max_turn);
 
   SharedEngine engine;
@@ -210,23 +229,10 @@ int Run(const std::vector<std::string>& args) {
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  const bool tty = isatty(STDERR_FILENO);
-  std::map<std::string, int> by_status;
+  ProgressLine progress(stderr, isatty(STDERR_FILENO));
   auto summary =
       batch::RunBatch(*selected, o, [&](const batch::InstanceOutcome& r, int done, int total) {
-        by_status[r.status]++;
-        std::string counts;
-        for (const auto& [k, v] : by_status)
-          counts += StrCat(counts.empty() ? "" : ", ", k, " ", v);
-        if (tty) {
-          std::fprintf(stderr, "\r\033[K[%d/%d] %s | %s", done, total, counts.c_str(),
-                       r.instance_id.c_str());
-          if (done == total) std::fprintf(stderr, "\n");
-        } else {
-          std::fprintf(stderr, "[%d/%d] %s: %s%s%s\n", done, total, r.instance_id.c_str(),
-                       r.status.c_str(), r.reused ? " (earlier run)" : "",
-                       r.detail.empty() ? "" : (" - " + r.detail).c_str());
-        }
+        progress.Update(done, total, r.instance_id, r.status, r.detail, r.reused);
       });
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);

@@ -8,6 +8,7 @@
 
 #include "apps/command.h"
 #include "apps/flags.h"
+#include "apps/progress_line.h"
 #include "batch/evaluate.h"
 #include "common/strings.h"
 
@@ -74,17 +75,10 @@ int Run(const std::vector<std::string>& args) {
   o.cancel = &g_cancel;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  const bool tty = isatty(STDERR_FILENO);
-  int resolved = 0;
+  ProgressLine progress(stderr, isatty(STDERR_FILENO));
   auto summary = batch::Evaluate(
       *selected, *predictions, *specs, o, [&](const batch::EvalResult& r, int done, int total) {
-        resolved += r.outcome == "resolved";
-        std::fprintf(stderr, "%s[%d/%d] %s: %s%s%s%s%s", tty ? "\r\033[K" : "", done, total,
-                     r.instance_id.c_str(), r.outcome.c_str(), r.detail.empty() ? "" : " (",
-                     r.detail.c_str(), r.detail.empty() ? "" : ")",
-                     r.reused ? " [from an earlier run]" : "");
-        std::fprintf(stderr, "%s", tty && done < total ? "" : "\n");
-        if (tty && done < total) std::fprintf(stderr, " | resolved %d", resolved);
+        progress.Update(done, total, r.instance_id, r.outcome, r.detail, r.reused);
       });
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);

@@ -27,12 +27,6 @@ constexpr char kDefaultTemplate[] =
     "reported. Change the source (not the tests) so the issue is resolved, check it by running "
     "the relevant tests, then submit.";
 
-void Replace(std::string& s, const std::string& key, const std::string& value) {
-  for (size_t at = s.find(key); at != std::string::npos; at = s.find(key, at + value.size())) {
-    s.replace(at, key.size(), value);
-  }
-}
-
 // preds.jsonl: read with a torn last line dropped (and cut from the file), appended one whole
 // line per write under an exclusive lock, fsync'd before the instance counts as done.
 class PredsFile {
@@ -228,6 +222,7 @@ Result<Json> RunBatch(const std::vector<Instance>& instances, const BatchOptions
         lo.system_prompt = agent::DefaultSystemPrompt(ws);
         lo.task = TaskText(in, o);
         lo.thinking = o.thinking;
+        lo.effort = o.effort;
         lo.max_tokens_per_turn = o.max_tokens_per_turn;
         lo.budgets = o.budgets;
         lo.trajectory_path = traj;

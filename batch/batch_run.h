@@ -38,6 +38,7 @@ struct BatchOptions {
   agent::Budgets budgets;
   int max_tokens_per_turn = 4096;
   bool thinking = true;
+  std::string effort = "high";
   // A fresh client for each instance, called on the worker's thread (`worker` < workers).
   std::function<Result<std::unique_ptr<agent::ModelClient>>(int worker)> make_client;
   const std::atomic<bool>* cancel = nullptr;

@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libseccomp-dev libpcre2-dev libssl-dev libboost-dev
   bubblewrap python3 make gcc uidmap procps iproute2
-  python3-pytest ripgrep libopenblas-dev
+  python3-pytest ripgrep libopenblas-dev chromium
 )
 # node and npm may come from Debian or from another install already on the machine.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

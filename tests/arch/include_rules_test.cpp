@@ -45,7 +45,9 @@ struct ThirdParty {
 const std::vector<ThirdParty>& ThirdPartyRules() {
   static const std::vector<ThirdParty> kRules = {
       {std::regex(R"(^(seccomp\.h)$)"), "libseccomp", {"sandbox/"}},
-      {std::regex(R"(^yaml-cpp/)"), "yaml-cpp", {"policies/", "batch/eval_spec.cpp"}},
+      {std::regex(R"(^yaml-cpp/)"),
+       "yaml-cpp",
+       {"policies/", "batch/eval_spec.cpp", "common/yaml_doc.cpp"}},
       {std::regex(R"(^boost/)"), "Boost", {"agent/", "server/"}},
       {std::regex(R"(^openssl/)"), "OpenSSL", {"agent/", "server/"}},
       {std::regex(R"(^pcre2\.h$)"), "PCRE2", {"engine/tokenizer/", "tools/search_tool.cpp"}},

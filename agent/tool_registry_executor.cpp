@@ -3,12 +3,15 @@
 #include <algorithm>
 
 #include "common/strings.h"
+#include "tools/yaml_tool.h"
 
 namespace v4agent::agent {
 
 Result<std::unique_ptr<RegistryExecutor>> RegistryExecutor::Create(
-    const std::string& workspace, const policies::Policy& policy, const std::atomic<bool>* cancel) {
+    const std::string& workspace, const policies::Policy& policy, const std::atomic<bool>* cancel,
+    const std::vector<std::string>& yaml_tools) {
   auto e = std::unique_ptr<RegistryExecutor>(new RegistryExecutor());
+  V4_RETURN_IF_ERROR(tools::AddYamlTools(yaml_tools, &e->registry_));
   V4_ASSIGN_OR_RETURN(e->ctx_, tools::MakeContext(workspace, policy));
   e->ctx_->cancel = cancel;
   return e;

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/agent_loop.h"
 #include "tools/registry.h"
@@ -14,7 +15,8 @@ class RegistryExecutor : public ToolExecutor {
  public:
   static Result<std::unique_ptr<RegistryExecutor>> Create(
       const std::string& workspace, const policies::Policy& policy,
-      const std::atomic<bool>* cancel = nullptr);
+      const std::atomic<bool>* cancel = nullptr,
+      const std::vector<std::string>& yaml_tools = {});  // files or directories of YAML tools
   std::vector<ToolSpec> Specs() const override;
   ToolOutcome Execute(const ToolCall& call, double timeout_seconds) override;
   tools::ToolContext& context() { return *ctx_; }

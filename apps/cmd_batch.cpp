@@ -25,6 +25,8 @@
 #include "engine/session/prefix_store.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "policies/policy.h"
+#include "tools/registry.h"
+#include "tools/yaml_tool.h"
 
 namespace v4agent::apps {
 namespace {
@@ -35,7 +37,7 @@ constexpr char kUsage[] =
     "          [--api-key-env VAR] | --scripted FILE)\n"
     "         [--workers N] [--policy FILE] [--max-steps N] [--max-turn-tokens N]\n"
     "         [--max-wall S] [--hints] [--task-template TEXT] [--model-label NAME]\n"
-    "         [--filter RE] [--slice A:B] [--shard K/N] [--config FILE]\n"
+    "         [--filter RE] [--slice A:B] [--shard K/N] [--config FILE] [--tools F[,F...]]\n"
     "       v4agent batch merge --out DIR SHARD_DIR...\n"
     "Runs the agent on each instance (JSONL or JSON list, SWE-bench fields) in a fresh workspace\n"
     "at its base commit from the git mirror in --repos (owner__name.git): the agent sees the\n"
@@ -108,7 +110,7 @@ int Run(const std::vector<std::string>& args) {
                       "threads",       "endpoint",    "model-name", "api-key-env",     "scripted",
                       "workers",       "policy",      "max-steps",  "max-turn-tokens", "max-wall",
                       "task-template", "model-label", "filter",     "slice",           "shard",
-                      "config"},
+                      "config",        "tools"},
                      {"hints", "no-thinking"}});
   if (!flags.ok()) {
     std::fprintf(stderr, "v4agent batch: %s\n%s\n", flags.status().message().c_str(), kUsage);
@@ -156,6 +158,13 @@ int Run(const std::vector<std::string>& args) {
   o.task_template = flags->GetOr("task-template", config.task_template.value_or(""));
   o.thinking = !flags->Has("no-thinking") && config.thinking.value_or(true);
   o.effort = config.effort.value_or("high");
+  o.yaml_tools = config.tools;
+  if (auto t = flags->Get("tools")) o.yaml_tools = StrSplit(*t, ',');
+  {
+    // Checked once here, so a broken tool file stops the batch before any instance runs.
+    tools::Registry probe = tools::Registry::Default();
+    if (Status s = tools::AddYamlTools(o.yaml_tools, &probe); !s.ok()) return Fail(s.ToString());
+  }
   o.cancel = &g_cancel;
   auto policy = policies::BuiltinPolicy("workspace-write");
   std::optional<std::string> policy_file = config.policy;

@@ -37,6 +37,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: v4agent run (--task TEXT | --task-file FILE) [--workspace DIR] [--policy FILE]\n"
+    "         [--tools FILE_OR_DIR[,...]]  (YAML-defined tools, docs/pipelines.md)\n"
     "         [--model DIR [--tokenizer PATH] [--threads N] [--numerics fast|exact]\n"
     "                      [--cache-dir DIR [--cache-budget BYTES]] |\n"
     "          --endpoint URL --model-name NAME [--api-key-env VAR] |\n"
@@ -179,7 +180,8 @@ int Run(const std::vector<std::string>& args) {
           {"task",    "task-file", "workspace",  "policy",          "model",     "tokenizer",
            "threads", "endpoint",  "model-name", "api-key-env",     "numerics",  "scripted",
            "effort",  "max-steps", "max-tokens", "max-turn-tokens", "max-wall",  "temperature",
-           "top-p",   "seed",      "trajectory", "resume",          "cache-dir", "cache-budget"},
+           "top-p",   "seed",      "trajectory", "resume",          "cache-dir", "cache-budget",
+           "tools"},
           {"thinking", "no-thinking", "constrained", "json", "quiet", "no-approval"}});
   if (!flags.ok()) return Usage(flags.status().message());
   const int clients = (flags->Has("model") ? 1 : 0) + (flags->Has("endpoint") ? 1 : 0) +
@@ -264,7 +266,10 @@ int Run(const std::vector<std::string>& args) {
       ec);
 
   // Tools under the policy.
-  auto executor = agent::RegistryExecutor::Create(workspace, *policy, &g_interrupted);
+  std::vector<std::string> yaml_tools;
+  if (auto t = flags->Get("tools")) yaml_tools = StrSplit(*t, ',');
+  auto executor =
+      agent::RegistryExecutor::Create(workspace, *policy, &g_interrupted, yaml_tools);
   if (!executor.ok()) return Fail(executor.status().ToString());
   options.system_prompt = agent::DefaultSystemPrompt(workspace);
 

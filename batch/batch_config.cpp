@@ -26,7 +26,7 @@ Result<BatchConfig> ParseBatchConfig(const std::string& text, const std::string&
   c.path = path;
   if (root.IsNull()) return c;
   V4_RETURN_IF_ERROR(doc.CheckKeys(
-      root, {"task_template", "include_hints", "workers", "policy", "budgets", "model"},
+      root, {"task_template", "include_hints", "workers", "policy", "budgets", "model", "tools"},
       "the batch config"));
   if (const YamlNode* n = root.Find("task_template")) {
     V4_ASSIGN_OR_RETURN(c.task_template, doc.String(*n, "task_template"));
@@ -116,6 +116,14 @@ Result<BatchConfig> ParseBatchConfig(const std::string& text, const std::string&
       V4_ASSIGN_OR_RETURN(std::string e, doc.String(*n, "model.effort"));
       if (e != "high" && e != "max") return doc.Error(*n, "model.effort must be high or max");
       c.effort = e;
+    }
+  }
+  if (const YamlNode* n = root.Find("tools")) {
+    V4_ASSIGN_OR_RETURN(std::vector<std::string> paths, doc.StringList(*n, "tools"));
+    for (const auto& t : paths) {
+      const std::string file = Relative(path, t);
+      if (!fs::exists(file)) return doc.Error(*n, StrCat("tools: ", file, " does not exist"));
+      c.tools.push_back(file);
     }
   }
   return c;

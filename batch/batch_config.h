@@ -11,6 +11,7 @@
 //   budgets: {max_steps: 50, max_wall_seconds: 3600, max_generated_tokens: 200000,
 //             max_context_tokens: 120000, command_timeout_seconds: 120}
 //   model: {max_turn_tokens: 4096, thinking: true, effort: high}
+//   tools: [tools/yaml]         # YAML-defined tools: files or directories (relative to this file)
 #pragma once
 
 #include <optional>
@@ -35,6 +36,7 @@ struct BatchConfig {
   std::optional<int> max_turn_tokens;
   std::optional<bool> thinking;
   std::optional<std::string> effort;
+  std::vector<std::string> tools;  // paths of YAML tool files or directories
 };
 
 Result<BatchConfig> LoadBatchConfig(const std::string& path);

@@ -39,6 +39,7 @@ struct BatchOptions {
   int max_tokens_per_turn = 4096;
   bool thinking = true;
   std::string effort = "high";
+  std::vector<std::string> yaml_tools;  // files or directories of YAML-defined tools
   // A fresh client for each instance, called on the worker's thread (`worker` < workers).
   std::function<Result<std::unique_ptr<agent::ModelClient>>(int worker)> make_client;
   const std::atomic<bool>* cancel = nullptr;

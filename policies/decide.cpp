@@ -345,8 +345,10 @@ Decision Decide(const Policy& policy, const Action& action, bool interactive) {
   switch (action.kind) {
     case Action::kTool: {
       const auto& allowed = policy.tools_allowed;
-      if (!allowed.empty() &&
-          std::find(allowed.begin(), allowed.end(), action.tool) == allowed.end()) {
+      const auto listed = [&](const std::string& n) {
+        return std::find(allowed.begin(), allowed.end(), n) != allowed.end();
+      };
+      if (!allowed.empty() && !listed(action.tool) && !(action.declared && listed("declared"))) {
         d.verdict = Verdict::kDeny;
         d.rule = "tools.allow";
         d.reason = StrCat("the tool \"", action.tool, "\" is not allowed by this policy (",

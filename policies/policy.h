@@ -74,7 +74,7 @@ struct Policy {
   std::vector<std::string> env_allowlist = {"PATH", "LANG", "LC_ALL", "TERM", "TZ"};
   Limits limits;
   Approval approval = Approval::kNever;
-  std::vector<std::string> tools_allowed;  // empty: every tool
+  std::vector<std::string> tools_allowed;  // empty: every tool; "declared": every YAML tool
   PolicyBudgets budgets;
   std::vector<CommandRule> rules;
 };
@@ -85,6 +85,9 @@ struct Action {
   std::string tool;               // the tool asking (kTool: the tool itself)
   std::vector<std::string> argv;  // kExec: a program and its arguments, or {"sh","-c",script}
   std::string path;               // kRead / kWrite: relative to the workspace or absolute
+  // kTool: a tool the user declared in a YAML file (`--tools`), allowed by the name or by the
+  // entry "declared" in tools.allow.
+  bool declared = false;
 };
 
 struct Decision {

@@ -43,6 +43,25 @@ Status CheckArguments(const Json& schema, const Json& args) {
                                          (*it)["type"].get<std::string>(), ", not ",
                                          TypeOf(value)));
     }
+    if (auto e = it->find("enum"); e != it->end() && e->is_array()) {
+      bool listed = false;
+      for (const Json& option : *e) listed = listed || option == value;
+      if (!listed) {
+        return InvalidArgumentError(
+            StrCat("parameter \"", key, "\" must be one of ", DumpJson(*e), ", not ",
+                   DumpJson(value)));
+      }
+    }
+    if (auto items = it->find("items");
+        items != it->end() && value.is_array() && items->contains("type")) {
+      const std::string type = (*items)["type"].get<std::string>();
+      for (size_t i = 0; i < value.size(); ++i) {
+        if (!Matches(value[i], type)) {
+          return InvalidArgumentError(StrCat("parameter \"", key, "\"[", i, "] must be ", type,
+                                             ", not ", TypeOf(value[i])));
+        }
+      }
+    }
   }
   for (const auto& r : schema.value("required", Json::array())) {
     if (!args.contains(r.get<std::string>())) {
@@ -74,6 +93,7 @@ std::vector<Tool*> Registry::Allowed(const policies::Policy& policy) const {
     policies::Action a;
     a.kind = policies::Action::kTool;
     a.tool = t->name();
+    a.declared = t->declared();
     if (policies::Decide(policy, a).verdict == policies::Verdict::kAllow) out.push_back(t.get());
   }
   return out;
@@ -154,6 +174,7 @@ ToolResult Invoke(const Registry& registry, ToolContext& ctx, const std::string&
   policies::Action use;
   use.kind = policies::Action::kTool;
   use.tool = name;
+  use.declared = tool != nullptr && tool->declared();
   if (!tool) {
     std::vector<std::string> names;
     for (Tool* t : registry.Allowed(ctx.policy)) names.push_back(t->name());

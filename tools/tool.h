@@ -77,6 +77,8 @@ class Tool {
   virtual Json parameters() const = 0;
   // No side effects: the loop may run several such calls at once.
   virtual bool read_only() const = 0;
+  // Defined by the user in a YAML file (tools/yaml_tool.h), not built in.
+  virtual bool declared() const { return false; }
   // The actions the call would take, for the policy (a file write, a command, ...).
   virtual std::vector<policies::Action> Describe(const Json& args, const ToolContext& ctx) const;
   virtual ToolResult Run(const Json& args, ToolContext& ctx) = 0;

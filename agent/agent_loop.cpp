@@ -21,19 +21,6 @@ constexpr char kStuckWarning[] =
     "You have made the same tool call with the same result several times in a row. It will not "
     "give a different result; try something else.";
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('\'');
-  return out;
-}
-
 // The current diff of a git workspace, so an abnormal exit still hands back the work done.
 std::optional<std::string> GitDiff(const std::string& workspace) {
   if (workspace.empty() || !PathExists(workspace + "/.git")) return std::nullopt;

@@ -8,22 +8,14 @@
 #include <filesystem>
 #include <mutex>
 
-#include "agent/dsml_renderer.h"
-#include "agent/inprocess_client.h"
-#include "agent/openai_client.h"
-#include "agent/scripted_client.h"
 #include "agent/tool_registry_executor.h"
 #include "apps/command.h"
-#include "apps/endpoint_flags.h"
 #include "apps/flags.h"
 #include "apps/progress_line.h"
+#include "apps/shared_engine.h"
 #include "batch/batch_config.h"
 #include "batch/batch_run.h"
 #include "common/strings.h"
-#include "dsml/markers.h"
-#include "engine/model/model.h"
-#include "engine/session/prefix_store.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "policies/policy.h"
 #include "tools/registry.h"
 #include "tools/yaml_tool.h"
@@ -58,36 +50,6 @@ int Fail(const std::string& m) {
   std::fprintf(stderr, "v4agent batch: %s\n", m.c_str());
   return 1;
 }
-
-// The in-process engine shared by the workers: one model, one prefix store, turns serialized.
-struct SharedEngine {
-  std::unique_ptr<engine::Model> model;
-  std::unique_ptr<engine::Tokenizer> tokenizer;
-  std::unique_ptr<agent::EngineTokenCodec> codec;
-  std::unique_ptr<engine::PrefixStore> store;
-  std::mutex mu;
-  agent::InProcessOptions io;
-};
-
-// One instance's conversation on the shared engine; the lock is held for a whole turn.
-class SharedEngineClient : public agent::ModelClient {
- public:
-  explicit SharedEngineClient(SharedEngine* e)
-      : e_(e),
-        renderer_(agent::DsmlRendererOptions{true, "high", false}),
-        client_(e->model.get(), e->codec.get(), &renderer_, e->io) {}
-  std::string Name() const override { return "in-process"; }
-  Result<agent::Completion> Complete(const agent::CompletionRequest& r,
-                                     const agent::DeltaCallback& d) override {
-    std::lock_guard<std::mutex> lock(e_->mu);
-    return client_.Complete(r, d);
-  }
-
- private:
-  SharedEngine* e_;
-  agent::DsmlRenderer renderer_;
-  agent::InProcessClient client_;
-};
 
 int Merge(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, FlagSpec{{"out"}, {}});
@@ -185,56 +147,18 @@ int Run(const std::vector<std::string>& args) {
   }
   o.max_tokens_per_turn = static_cast<int>(*max_turn);
 
-  SharedEngine engine;
-  if (auto dir = flags->Get("model")) {
-    engine::ModelOptions mo;
-    auto threads = flags->GetInt("threads", 0);
-    auto numerics = engine::ParseNumerics(flags->GetOr("numerics", "fast"));
-    if (!threads.ok() || !numerics.ok()) return Fail("--threads or --numerics is not valid");
-    mo.num_threads = static_cast<int>(*threads);
-    mo.numerics = *numerics;
-    auto m = engine::Model::Load(*dir, mo);
-    if (!m.ok()) return Fail(m.status().ToString());
-    engine.model = std::move(m).value();
-    auto tok = engine::Tokenizer::Load(*dir);
-    if (!tok.ok()) return Fail(tok.status().ToString());
-    engine.tokenizer = std::move(tok).value();
-    engine.codec = std::make_unique<agent::EngineTokenCodec>(engine.tokenizer.get());
-    auto eos = engine.tokenizer->TokenId(dsml::kEos);
-    if (!eos) return Fail("the tokenizer has no end-of-sentence token");
-    engine.io.stop_ids = {*eos};
-    const int64_t context = engine.model->max_context();
+  auto setup =
+      ClientsFromFlags(*flags, (std::filesystem::path(o.out_dir) / ".prefix-cache").string());
+  if (!setup.ok()) return Fail(setup.status().ToString());
+  o.model_name = setup->label;
+  if (setup->max_context > 0) {
+    const int64_t context = setup->max_context;
     o.max_tokens_per_turn = static_cast<int>(
         std::min<int64_t>(o.max_tokens_per_turn, std::max<int64_t>(context / 4, 64)));
     o.budgets.max_context_tokens =
         std::min<int64_t>(o.budgets.max_context_tokens, context - o.max_tokens_per_turn);
-    auto store = engine::PrefixStore::Open(
-        (std::filesystem::path(o.out_dir) / ".prefix-cache").string(), engine.model.get());
-    if (!store.ok()) return Fail(store.status().ToString());
-    engine.store = std::move(store).value();
-    engine.io.store = engine.store.get();
-    o.model_name = flags->GetOr("model-label", *dir);
-    o.make_client = [&engine](int) -> Result<std::unique_ptr<agent::ModelClient>> {
-      return std::unique_ptr<agent::ModelClient>(new SharedEngineClient(&engine));
-    };
-  } else if (flags->Has("endpoint")) {
-    auto endpoint = EndpointOptionsFromFlags(*flags);
-    if (!endpoint.ok()) return Fail(endpoint.status().message());
-    const agent::OpenAIClientOptions oo = *endpoint;
-    o.model_name = flags->GetOr("model-label", oo.model);
-    o.make_client = [oo](int) -> Result<std::unique_ptr<agent::ModelClient>> {
-      return std::unique_ptr<agent::ModelClient>(new agent::OpenAIClient(oo));
-    };
-  } else {
-    const std::string script = *flags->Get("scripted");
-    auto check = agent::ScriptedClient::FromFile(script);
-    if (!check.ok()) return Fail(check.status().ToString());
-    o.model_name = flags->GetOr("model-label", "scripted");
-    o.make_client = [script](int) -> Result<std::unique_ptr<agent::ModelClient>> {
-      V4_ASSIGN_OR_RETURN(agent::ScriptedClient c, agent::ScriptedClient::FromFile(script));
-      return std::unique_ptr<agent::ModelClient>(new agent::ScriptedClient(std::move(c)));
-    };
   }
+  o.make_client = [&setup](int) { return setup->make(); };
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

@@ -17,12 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Tries the harness's three ways in order; returns the one that worked, or an error with
 // each one's complaint.
 Result<std::string> ApplyPatch(const std::string& worktree, const std::string& patch_file) {

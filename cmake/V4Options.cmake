@@ -44,7 +44,7 @@ endif()
 # The executables that may use any module (apps, bench, fuzz) link this list.
 function(v4_existing_module_libs out)
   set(libs v4_common)
-  foreach(m engine dsml sandbox policies tools agent batch server)
+  foreach(m engine dsml sandbox policies tools agent batch pipeline server)
     if(TARGET v4_${m})
       list(APPEND libs v4_${m})
     endif()

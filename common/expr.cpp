@@ -44,8 +44,8 @@ Result<std::vector<Token>> Lex(std::string_view s) {
     }
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       size_t j = i;
-      while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_' ||
-                              s[j] == '-')) {
+      while (j < s.size() &&
+             (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_' || s[j] == '-')) {
         ++j;
       }
       out.push_back({Token::kIdent, std::string(s.substr(i, j - i)), {}, col});
@@ -57,8 +57,8 @@ Result<std::vector<Token>> Lex(std::string_view s) {
          (out.empty() || out.back().kind == Token::kOp))) {
       size_t j = i + 1;
       bool fraction = false;
-      while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) ||
-                              (s[j] == '.' && !fraction))) {
+      while (j < s.size() &&
+             (std::isdigit(static_cast<unsigned char>(s[j])) || (s[j] == '.' && !fraction))) {
         fraction = fraction || s[j] == '.';
         ++j;
       }
@@ -134,10 +134,10 @@ class Parser {
   bool IsOp(std::string_view op) const { return Peek().kind == Token::kOp && Peek().text == op; }
   Status Expect(std::string_view op) {
     if (!IsOp(op)) {
-      return ErrorAt(Peek().column, StrCat("expected '", op, "'",
-                                           Peek().kind == Token::kEnd
-                                               ? std::string(" at the end")
-                                               : StrCat(", found '", Peek().text, "'")));
+      return ErrorAt(Peek().column,
+                     StrCat("expected '", op, "'",
+                            Peek().kind == Token::kEnd ? std::string(" at the end")
+                                                       : StrCat(", found '", Peek().text, "'")));
     }
     ++pos_;
     return Status::Ok();
@@ -214,7 +214,8 @@ class Parser {
       if (IsOp(".")) {
         const int col = Peek().column;
         ++pos_;
-        if (Peek().kind != Token::kIdent) return ErrorAt(Peek().column, "expected a name after '.'");
+        if (Peek().kind != Token::kIdent)
+          return ErrorAt(Peek().column, "expected a name after '.'");
         auto m = Make(Node::kMember, Peek().text, col);
         ++pos_;
         m->kids.push_back(std::move(n));
@@ -256,8 +257,8 @@ class Parser {
         bool known = false;
         for (const auto& f : FunctionNames()) known = known || f == tok.text;
         if (!known) {
-          return ErrorAt(tok.column, StrCat("unknown function ", tok.text, "() (known: ",
-                                            StrJoin(FunctionNames(), ", "), ")"));
+          return ErrorAt(tok.column, StrCat("unknown function ", tok.text,
+                                            "() (known: ", StrJoin(FunctionNames(), ", "), ")"));
         }
         ++pos_;
         auto n = Make(Node::kCall, tok.text, tok.column);
@@ -344,8 +345,9 @@ Result<std::string> StringArg(const Node& call, const Json& v, int i) {
 Result<Json> CallFunction(const Node& n, const std::vector<Json>& a, std::string_view status) {
   auto arity = [&](size_t lo, size_t hi) -> Status {
     if (a.size() < lo || a.size() > hi) {
-      return ErrorAt(n.column, StrCat(n.name, "() takes ", lo == hi ? StrCat(lo) : StrCat(lo, "-", hi),
-                                      " arguments, not ", a.size()));
+      return ErrorAt(n.column,
+                     StrCat(n.name, "() takes ", lo == hi ? StrCat(lo) : StrCat(lo, "-", hi),
+                            " arguments, not ", a.size()));
     }
     return Status::Ok();
   };
@@ -534,7 +536,7 @@ Result<Json> Eval(const Node& n, const Json& ctx, std::string_view status) {
 
 const std::vector<std::string>& FunctionNames() {
   static const std::vector<std::string> kNames = {
-      "contains", "startsWith", "endsWith", "length", "join",    "lines",   "trim",
+      "contains", "startsWith", "endsWith", "length",  "join",    "lines",  "trim",
       "format",   "toJSON",     "fromJSON", "success", "failure", "always", "cancelled"};
   return kNames;
 }
@@ -637,6 +639,73 @@ Result<std::string> Template::Render(const Json& context, std::string_view statu
     }
     out += ToText(*v);
     if (out.size() > kMaxResult * 16) return InvalidArgumentError("the rendered text is too long");
+  }
+  return out;
+}
+
+namespace {
+
+// The quoting a shell is in after reading `text` from state `q` (0 none, 1 '...', 2 "...").
+int QuoteStateAfter(std::string_view text, int q) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (q == 1) {
+      if (c == '\'') q = 0;
+    } else if (c == '\\') {
+      ++i;
+    } else if (q == 2) {
+      if (c == '"') q = 0;
+    } else if (c == '\'') {
+      q = 1;
+    } else if (c == '"') {
+      q = 2;
+    }
+  }
+  return q;
+}
+
+std::string DoubleQuoted(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> Template::RenderForShell(const Json& context, std::string_view status,
+                                             const std::string& prefix,
+                                             std::vector<std::string>* env,
+                                             std::string* inlined) const {
+  std::string out;
+  int n = 0, q = 0;
+  for (const auto& p : parts_) {
+    if (!p.is_expr) {
+      out += p.text;
+      if (inlined) *inlined += p.text;
+      q = QuoteStateAfter(p.text, q);
+      continue;
+    }
+    auto v = p.expr->Evaluate(context, status);
+    if (!v.ok()) {
+      return InvalidArgumentError(StrCat("${{", p.text, "}}: ", v.status().message()));
+    }
+    const std::string name = StrCat(prefix, ++n);
+    const std::string value = ToText(*v);
+    env->push_back(name + "=" + value);
+    // Always one word, whatever the quoting around it: no splitting, no globbing.
+    if (q == 0) {
+      out += StrCat("\"${", name, "}\"");
+      if (inlined) *inlined += ShellQuote(value);
+    } else if (q == 2) {
+      out += StrCat("${", name, "}");
+      if (inlined) *inlined += DoubleQuoted(value);
+    } else {
+      out += StrCat("'\"${", name, "}\"'");
+      if (inlined) *inlined += StrCat("'", ShellQuote(value), "'");
+    }
   }
   return out;
 }

@@ -58,6 +58,14 @@ class Template {
   Result<Json> Evaluate(const Json& context, std::string_view status = "success") const;
   Result<std::string> Render(const Json& context, std::string_view status = "success") const;
   std::vector<const Expression*> expressions() const;
+  // For shell scripts: each expression becomes a reference to an environment variable whose
+  // value is added to `env` as "PREFIXn=value", written so that it is always exactly one word
+  // ("${PREFIXn}" outside quotes, ${PREFIXn} inside "...", closing and reopening '...'), so no
+  // value is ever parsed as shell code, split or globbed. `inlined` (optional) gets the script
+  // with each value pasted in as the same single quoted word, for a policy to judge.
+  Result<std::string> RenderForShell(const Json& context, std::string_view status,
+                                     const std::string& prefix, std::vector<std::string>* env,
+                                     std::string* inlined = nullptr) const;
 
  private:
   struct Part {

@@ -110,4 +110,16 @@ bool ParseByteSize(std::string_view text, uint64_t* out) {
   return true;
 }
 
+std::string ShellQuote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
 }  // namespace v4agent

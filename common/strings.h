@@ -28,6 +28,8 @@ inline bool EndsWith(std::string_view s, std::string_view p) {
 }
 // 1536 -> "1.50 KiB".
 std::string HumanBytes(uint64_t bytes);
+// One POSIX shell word that reads back as `s` exactly ('...' with ' written '\'').
+std::string ShellQuote(std::string_view s);
 // Parses a whole decimal integer; false on any junk or overflow.
 bool ParseInt64(std::string_view text, int64_t* out);
 bool ParseDouble(std::string_view text, double* out);

@@ -27,10 +27,12 @@ const std::map<std::string, std::set<std::string>>& AllowedModules() {
       {"agent", {"common", "agent", "engine", "dsml", "tools", "policies"}},
       {"server", {"common", "server", "engine", "dsml"}},
       {"batch", {"common", "batch", "agent", "engine", "dsml", "tools", "policies", "sandbox"}},
+      {"pipeline",
+       {"common", "pipeline", "agent", "engine", "dsml", "tools", "policies", "sandbox"}},
       // apps is the top of the graph: the CLI exposes every module's commands.
       {"apps",
        {"common", "apps", "agent", "server", "engine", "dsml", "sandbox", "policies", "tools",
-        "batch"}},
+        "batch", "pipeline"}},
   };
   return kAllowed;
 }

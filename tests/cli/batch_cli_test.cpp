@@ -110,5 +110,40 @@ TEST_F(BatchCliTest, InspectReplaysARunAndItsHtmlPageRendersInChromium) {
   EXPECT_NE(d->find("median now sorts a copy"), std::string::npos);
 }
 
+// YAML-defined tools through `run --tools` and `batch --tools`: the model calls the shipped
+// find_definition and gets its real answer from the sandbox.
+TEST_F(BatchCliTest, YamlToolsWorkInRunAndBatch) {
+  const std::string script = dir_.path() + "/tools.jsonl";
+  ASSERT_TRUE(
+      WriteFile(script,
+                "{\"content\": \"\", \"tool_calls\": [{\"id\": \"t1\", \"name\": "
+                "\"find_definition\", \"arguments\": \"{\\\"symbol\\\": \\\"median\\\"}\"}]}\n"
+                "{\"content\": \"\", \"tool_calls\": [{\"id\": \"t2\", \"name\": \"submit\", "
+                "\"arguments\": \"{\\\"answer\\\": \\\"found\\\"}\"}]}\n")
+          .ok());
+  const std::string tools = StrCat(V4_SOURCE_DIR, "/tools/yaml");
+  auto r = Exec(StrCat("run --task 'Where is median defined?' --workspace ", dir_.path(),
+                       "/src --scripted ", script, " --tools ", tools, " --trajectory ",
+                       dir_.path(), "/run.jsonl --quiet"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  auto traj = ReadFile(dir_.path() + "/run.jsonl");
+  ASSERT_TRUE(traj.ok());
+  EXPECT_NE(traj->find("stats.py:10: def median(values):"), std::string::npos) << *traj;
+
+  r = Exec(StrCat("batch --instances ", dir_.path(), "/instances.jsonl --repos ", dir_.path(),
+                  "/repos --scripted ", script, " --tools ", tools, " --out ", dir_.path(),
+                  "/tools-out"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  traj = ReadFile(dir_.path() + "/tools-out/instances/example__median-1/trajectory.jsonl");
+  ASSERT_TRUE(traj.ok());
+  EXPECT_NE(traj->find("stats.py:10: def median(values):"), std::string::npos) << *traj;
+  // A broken tool file stops the batch before any instance runs, naming the file and line.
+  const std::string bad = dir_.path() + "/bad-tool.yaml";
+  ASSERT_TRUE(WriteFile(bad, "name: x\ndescription: d\nrun: {argv: [echo], colour: red}\n").ok());
+  r = Exec(Batch("--tools " + bad));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find(bad + ":3:21: unknown key \"colour\" in run"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace v4agent

@@ -128,5 +128,47 @@ TEST(RunFirstRunTest, InProcessBatchReusesThePrefixAcrossInstances) {
   EXPECT_EQ(std::count(preds->begin(), preds->end(), '\n'), 2);
 }
 
+// Both shipped pipelines on the in-process engine (random weights: the agent does not fix
+// anything, but every step runs: the model is loaded once, agent steps generate with it, and
+// the steps after them see their results).
+TEST(RunFirstRunTest, ShippedPipelinesRunOnTheInProcessEngine) {
+  ScopedTempDir dir;
+  const std::string model = MakeModel(dir, "mini-flash");
+  const std::string ws = dir.path() + "/ws";
+  ASSERT_EQ(std::system(StrCat("mkdir -p ", ws, " && cp ", V4_SOURCE_DIR, "/examples/median/*.py ",
+                               ws, " && cd ", ws,
+                               " && printf 'import os\\n' > extra.py && git init -q . && git add -A"
+                               " && git -c user.name=u -c user.email=u@x commit -qm base")
+                            .c_str()),
+            0);
+  const std::string ex = StrCat(V4_SOURCE_DIR, "/examples/pipelines/");
+  auto fix = Exec(StrCat("pipeline run ", ex, "fix-failing-tests.yaml --workspace ", ws,
+                         " --run-dir ", dir.path(), "/fix --model ", model,
+                         " --input agent_steps=1 --input turn_tokens=16 --json"),
+                  "", false);
+  EXPECT_EQ(fix.code, 1) << fix.out;  // the random model fixes nothing: the pipeline fails
+  auto j = ParseJson(fix.out, "summary");
+  ASSERT_TRUE(j.ok()) << fix.out;
+  EXPECT_EQ((*j)["steps"]["test"]["outcome"], "failure");
+  EXPECT_EQ((*j)["steps"]["fix"]["status"], "step_limit") << j->dump(2);
+  EXPECT_EQ((*j)["steps"]["retest"]["outcome"], "skipped");
+  EXPECT_EQ((*j)["steps"]["report"]["outcome"], "success");
+  auto traj = ReadFile((*j)["steps"]["fix"]["trajectory"].get<std::string>());
+  ASSERT_TRUE(traj.ok());
+  EXPECT_NE(traj->find("\"client\":\"in-process\""), std::string::npos);
+
+  auto review = Exec(StrCat("pipeline run ", ex, "review-each-package.yaml --workspace ", ws,
+                            " --run-dir ", dir.path(), "/review --model ", model,
+                            " --input agent_steps=1 --input turn_tokens=16 --json"),
+                     "", false);
+  auto r = ParseJson(review.out, "summary");
+  ASSERT_TRUE(r.ok()) << review.out;
+  EXPECT_EQ((*r)["outputs"]["reviewed"], 3);
+  EXPECT_EQ((*r)["outputs"]["failures"], 1);  // extra.py imports os and never uses it
+  EXPECT_EQ((*r)["steps"]["each/0/explain"]["outcome"], "failure");  // ran, hit its step limit
+  EXPECT_EQ((*r)["steps"]["each/0/explain"]["status"], "step_limit");
+  EXPECT_EQ((*r)["steps"]["report"]["outcome"], "success");
+}
+
 }  // namespace
 }  // namespace v4agent

@@ -2,6 +2,7 @@
 // reporting exactly what happened (exit codes, signals, timeouts, capture, setup failures),
 // as root and as an unprivileged user.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -104,16 +105,18 @@ TEST_P(SandboxTest, ReportNamesTheMechanismOfEachLimit) {
 TEST_P(SandboxTest, TimeoutKillsTheWholeTreeAndKeepsPartialOutput) {
   Profile p = DefaultProfile(ws());
   p.timeout_seconds = 1;
-  Outcome o =
-      Sh("echo started; (setsid sleep 100 &); nohup sleep 100 >/dev/null 2>&1 & "
-         "sh -c 'sleep 100 & disown' ; while :; do :; done",
-         &p);
+  // A duration of its own, so the other variant running at the same time (ctest -j) has
+  // sleepers that do not count here.
+  const std::string sleep = StrCat("sleep 100.", getpid() % 100000, GetParam() ? 1 : 0);
+  Outcome o = Sh(StrCat("echo started; (setsid ", sleep, " &); nohup ", sleep,
+                        " >/dev/null 2>&1 & sh -c '", sleep, " & disown' ; while :; do :; done"),
+                 &p);
   EXPECT_EQ(o.code, 124);
   EXPECT_TRUE(o.report["timed_out"].get<bool>());
   EXPECT_EQ(o.out, "started\n");
   EXPECT_LT(o.report["wall_seconds"].get<double>(), 5.0);
-  // Nothing of it survives: no process of ours is still sleeping 100.
-  FILE* ps = popen("pgrep -fx 'sleep 100' | wc -l", "r");
+  // Nothing of it survives: no process of ours is still sleeping.
+  FILE* ps = popen(StrCat("pgrep -fx '", sleep, "' | wc -l").c_str(), "r");
   char buf[32] = {0};
   ASSERT_TRUE(fgets(buf, sizeof(buf), ps));
   pclose(ps);

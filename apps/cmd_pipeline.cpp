@@ -13,6 +13,7 @@
 #include "apps/flags.h"
 #include "apps/progress_line.h"
 #include "apps/shared_engine.h"
+#include "apps/step_tree.h"
 #include "common/hash.h"
 #include "common/strings.h"
 #include "pipeline/loader.h"
@@ -138,26 +139,16 @@ int RunCmd(std::vector<std::string> args) {
                  file.c_str());
     return 2;
   }
-  const bool tty = isatty(STDERR_FILENO);
-  o.on_event = [tty](const pipeline::StepEvent& e) {
-    const std::string indent(static_cast<size_t>(e.depth) * 2, ' ');
-    const char* color = e.state == "success"   ? "32"
-                        : e.state == "failure" ? "31"
-                        : e.state == "started" ? "36"
-                                               : "33";
-    std::string line = StrCat(indent, e.state == "started" ? "> " : "", e.path);
-    if (e.state != "started") {
-      line += StrCat("  ", e.state, " (", ProgressLine::Duration(e.seconds), ")");
-      if (!e.detail.empty() && e.detail != e.state) line += "  " + e.detail;
-    } else if (!e.detail.empty()) {
-      line += StrCat("  [", e.detail, "]");
-    }
-    if (tty) line = StrCat("\033[", color, "m", line, "\033[0m");
-    std::fprintf(stderr, "%s\n", line.c_str());
+  std::vector<std::string> top;
+  for (const auto& s : p.steps) top.push_back(s.id);
+  auto tree = std::make_unique<StepTree>(stderr, isatty(STDERR_FILENO), top);
+  o.on_event = [&tree](const pipeline::StepEvent& e) {
+    tree->Event(e.path, e.depth, e.state, e.seconds, e.detail);
   };
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   auto summary = pipeline::RunPipeline(p, o);
+  tree.reset();  // the final tree before the summary
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (!summary.ok()) {

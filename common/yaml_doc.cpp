@@ -52,7 +52,7 @@ Status Convert(const YAML::Node& in, YamlNode* out, int depth, const std::string
                                                seen.line, ")"));
           }
         }
-        out->entries.emplace_back(std::move(k), std::move(v));
+        out->entries.push_back(YamlEntry{std::move(k), std::move(v)});
       }
       return Status::Ok();
     default:

@@ -16,14 +16,16 @@
 
 namespace v4agent {
 
+struct YamlEntry;
+
 struct YamlNode {
   enum class Kind { kNull, kScalar, kSequence, kMap };
   Kind kind = Kind::kNull;
   std::string scalar;
-  bool quoted = false;          // a quoted scalar is always a string, never a number or bool
-  std::vector<YamlNode> items;  // kSequence
-  std::vector<std::pair<YamlNode, YamlNode>> entries;  // kMap, in file order
-  int line = 0, column = 0;                            // 1-based; 0 when unknown
+  bool quoted = false;             // a quoted scalar is always a string, never a number or bool
+  std::vector<YamlNode> items;     // kSequence
+  std::vector<YamlEntry> entries;  // kMap, in file order
+  int line = 0, column = 0;        // 1-based; 0 when unknown
 
   bool IsNull() const { return kind == Kind::kNull; }
   bool IsScalar() const { return kind == Kind::kScalar; }
@@ -31,6 +33,11 @@ struct YamlNode {
   bool IsMap() const { return kind == Kind::kMap; }
   // The value under `key` in a mapping, or nullptr.
   const YamlNode* Find(std::string_view key) const;
+};
+
+// One key: value of a mapping (a struct, not a pair: a pair needs YamlNode complete).
+struct YamlEntry {
+  YamlNode key, value;
 };
 
 // A parsed file: its name for messages and its root.

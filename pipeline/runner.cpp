@@ -654,7 +654,8 @@ Result<Json> ResolveInputs(const Pipeline& p, const std::map<std::string, std::s
                                       : in->type == "integer" ? parsed->is_number_integer()
                                                               : parsed->is_number());
       if (!ok) {
-        return InvalidArgumentError(StrCat("input ", name, "=", value, " is not a ", in->type));
+        return InvalidArgumentError(
+            StrCat("input ", name, "=", value, " is not of type ", in->type));
       }
       v = *parsed;
     } else if (in->type == "array") {

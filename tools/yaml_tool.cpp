@@ -32,10 +32,10 @@ struct Spec {
   std::vector<std::pair<std::string, Tmpl>> env;
   std::optional<Tmpl> stdin_text;
   std::optional<Tmpl> cwd;
-  double timeout = 0;        // 0: the policy's default
-  size_t max_output = 0;     // 0: the context's output budget
+  double timeout = 0;     // 0: the policy's default
+  size_t max_output = 0;  // 0: the context's output budget
   std::vector<Tmpl> reads, writes;
-  bool network = false;      // the policy's network (true) or none
+  bool network = false;  // the policy's network (true) or none
 };
 
 const char* kTypes[] = {"string", "integer", "number", "boolean", "array", "object"};
@@ -124,14 +124,15 @@ class Loader {
       if (!std::regex_match(k.scalar, kParam)) {
         return doc_.Error(k, StrCat("parameter name \"", k.scalar, "\" must be an identifier"));
       }
-      V4_RETURN_IF_ERROR(doc_.CheckKeys(
-          v, {"type", "description", "enum", "items", "default", "required"},
-          StrCat("parameter ", k.scalar)));
+      V4_RETURN_IF_ERROR(
+          doc_.CheckKeys(v, {"type", "description", "enum", "items", "default", "required"},
+                         StrCat("parameter ", k.scalar)));
       const YamlNode* type = v.Find("type");
       if (!type) return doc_.Error(v, StrCat("parameter ", k.scalar, " needs a type"));
       V4_ASSIGN_OR_RETURN(std::string t, doc_.String(*type, "type"));
       if (std::find(std::begin(kTypes), std::end(kTypes), t) == std::end(kTypes)) {
-        return doc_.Error(*type, StrCat("type \"", t, "\" is not one of string, integer, number, "
+        return doc_.Error(*type, StrCat("type \"", t,
+                                        "\" is not one of string, integer, number, "
                                         "boolean, array, object"));
       }
       Json schema{{"type", t}};
@@ -146,7 +147,7 @@ class Loader {
         for (const auto& option : e->items) {
           Json o = ToJson(option);
           if (!ValueHasType(o, t)) {
-            return doc_.Error(option, StrCat("enum value ", DumpJson(o), " is not a ", t));
+            return doc_.Error(option, StrCat("enum value ", DumpJson(o), " is not of type ", t));
           }
           schema["enum"].push_back(o);
         }
@@ -165,7 +166,7 @@ class Loader {
       if (const YamlNode* d = v.Find("default")) {
         Json value = ToJson(*d);
         if (!ValueHasType(value, t)) {
-          return doc_.Error(*d, StrCat("default ", DumpJson(value), " is not a ", t));
+          return doc_.Error(*d, StrCat("default ", DumpJson(value), " is not of type ", t));
         }
         s->defaults[k.scalar] = value;
       }
@@ -255,8 +256,9 @@ class Loader {
     if (const YamlNode* net = needs.Find("network")) {
       V4_ASSIGN_OR_RETURN(std::string v, doc_.String(*net, "needs.network"));
       if (v != "none" && v != "policy") {
-        return doc_.Error(*net, "needs.network is none (default) or policy (what the policy "
-                                "allows)");
+        return doc_.Error(*net,
+                          "needs.network is none (default) or policy (what the policy "
+                          "allows)");
       }
       s->network = v == "policy";
     }
@@ -328,11 +330,12 @@ class YamlTool : public Tool {
     }
     if (!s_.network) prof.network = sandbox::NetworkMode::kNone;
     const auto& b = ctx.policy.budgets;
-    prof.timeout_seconds = std::min(s_.timeout > 0 ? s_.timeout : b.command_timeout_default,
-                                    b.command_timeout_max);
+    prof.timeout_seconds =
+        std::min(s_.timeout > 0 ? s_.timeout : b.command_timeout_default, b.command_timeout_max);
     for (const auto& [name, t] : s_.env) {
       auto v = t.t.Render(c);
-      if (!v.ok()) return ToolResult::Error(StrCat(s_.name, ": ", t.where, ": ", v.status().message()));
+      if (!v.ok())
+        return ToolResult::Error(StrCat(s_.name, ": ", t.where, ": ", v.status().message()));
       prof.env.push_back(name + "=" + *v);
     }
     if (s_.stdin_text) {
@@ -346,8 +349,8 @@ class YamlTool : public Tool {
       if (!v.ok()) return ToolResult::Error(StrCat(s_.name, ": ", v.status().message()));
       const fs::path dir = fs::path(ctx.workspace) / *v;
       if (!Beneath(ctx.workspace, *v)) {
-        return ToolResult::Error(StrCat(s_.name, ": the directory \"", *v,
-                                        "\" is outside the workspace"));
+        return ToolResult::Error(
+            StrCat(s_.name, ": the directory \"", *v, "\" is outside the workspace"));
       }
       if (!fs::is_directory(dir)) {
         return ToolResult::Error(StrCat(s_.name, ": no directory \"", *v, "\" in the workspace"));
@@ -467,9 +470,9 @@ Status AddYamlTools(const std::vector<std::string>& paths, Registry* registry) {
     V4_ASSIGN_OR_RETURN(auto tools, LoadYamlTools(p));
     for (auto& t : tools) {
       if (registry->Find(t->name()) != nullptr) {
-        return AlreadyExistsError(
-            StrCat(p, ": a tool named \"", t->name(), "\" exists already (built in or loaded "
-                   "from another file)"));
+        return AlreadyExistsError(StrCat(p, ": a tool named \"", t->name(),
+                                         "\" exists already (built in or loaded "
+                                         "from another file)"));
       }
       registry->Add(std::move(t));
     }

@@ -38,9 +38,9 @@ TEST_F(YamlToolLoadTest, EveryMistakeIsNamedWithItsPosition) {
       {"name: t\ndescription: d\nparameters:\n  x: {type: str}\n" + ok_run,
        ":4:13: type \"str\" is not one of string"},
       {"name: t\ndescription: d\nparameters:\n  x: {type: integer, default: 'ten'}\n" + ok_run,
-       ":4:31: default \"ten\" is not a integer"},
+       ":4:31: default \"ten\" is not of type integer"},
       {"name: t\ndescription: d\nparameters:\n  x: {type: string, enum: [a, 2]}\n" + ok_run,
-       ":4:31: enum value 2 is not a string"},
+       ":4:31: enum value 2 is not of type string"},
       {"name: t\ndescription: d\nparameters:\n  x: {type: string, item: 1}\n" + ok_run,
        ":4:21: unknown key \"item\" in parameter x"},
       {"name: t\ndescription: d\nrun: {argv: [echo, '${{ args.nope }}']}\n",
@@ -103,8 +103,7 @@ TEST_F(YamlToolRunTest, ShippedToolsRunInTheSandboxAndAreOfferedWithTheirSchemas
 
   ToolResult r = Call("run_tests", {{"runner", "unittest"}});
   EXPECT_NE(r.text.find("== summary: exit code 1, 1 failing"), std::string::npos) << r.text;
-  EXPECT_NE(r.text.find("test_median_unsorted (test_stats.StatsTest"), std::string::npos)
-      << r.text;
+  EXPECT_NE(r.text.find("test_median_unsorted (test_stats.StatsTest"), std::string::npos) << r.text;
   r = Call("run_tests", {{"runner", "unittest"}, {"pattern", "test_mean"}});
   EXPECT_NE(r.text.find("== summary: exit code 0, 0 failing"), std::string::npos) << r.text;
   r = Call("run_tests", {{"runner", "nose"}});

@@ -156,6 +156,12 @@ int RunCmd(std::vector<std::string> args) {
     return 2;
   }
   const std::string status = (*summary)["status"].get<std::string>();
+  if (summary->contains("journal_error")) {
+    std::fprintf(stderr,
+                 "v4agent pipeline: warning: the journal could not be written (%s); "
+                 "this run cannot be resumed\n",
+                 (*summary)["journal_error"].get<std::string>().c_str());
+  }
   if (flags->Has("json")) {
     std::printf("%s\n", DumpJson(*summary, 2).c_str());
   } else {

@@ -142,6 +142,10 @@ class Runner {
                  {"seconds", std::chrono::duration<double>(Clock::now() - start).count()},
                  {"steps", steps},
                  {"outputs", outputs}};
+    if (!journal_error_.ok()) {
+      // The run itself went on; what is lost is only the ability to resume it.
+      summary["journal_error"] = std::string(journal_error_.message());
+    }
     V4_RETURN_IF_ERROR(journal_->Append(Json{{"type", "end"}, {"status", status}}));
     V4_RETURN_IF_ERROR(WriteFile(run_dir_ + "/summary.json", DumpJson(summary, 2) + "\n"));
     return summary;

@@ -132,6 +132,7 @@ int RunCmd(std::vector<std::string> args) {
     }
     setup = std::move(s).value();
     o.make_client = setup.make;
+    o.max_context = setup.max_context;
   } else if (HasAgentSteps(p.steps)) {
     std::fprintf(stderr,
                  "v4agent pipeline: %s has agent steps: give --model DIR, --endpoint URL or "

@@ -458,8 +458,14 @@ class Runner {
       }
       *out = static_cast<int>(std::min<int64_t>(*n, 1 << 30));
     }
-    lo.max_tokens_per_turn = max_turn_tokens;
     lo.budgets = agent::BudgetsFromPolicy(*policy);
+    if (o_.max_context > 0) {
+      max_turn_tokens = static_cast<int>(
+          std::min<int64_t>(max_turn_tokens, std::max<int64_t>(o_.max_context / 4, 64)));
+      lo.budgets.max_context_tokens =
+          std::min<int64_t>(lo.budgets.max_context_tokens, o_.max_context - max_turn_tokens);
+    }
+    lo.max_tokens_per_turn = max_turn_tokens;
     lo.budgets.max_steps = max_steps;
     if (s.timeout > 0) lo.budgets.max_wall_seconds = s.timeout;
     lo.trajectory_path = traj;

@@ -35,6 +35,9 @@ struct RunOptions {
   bool resume = false;
   // A fresh client per agent step; unset: agent steps fail with a clear message.
   std::function<Result<std::unique_ptr<agent::ModelClient>>()> make_client;
+  // The in-process model's context in tokens (0: unknown, e.g. an endpoint): agent steps keep
+  // their turn and context budgets inside it.
+  int64_t max_context = 0;
   std::function<void(const StepEvent&)> on_event;  // called from worker threads, serialized
   const std::atomic<bool>* cancel = nullptr;
 };

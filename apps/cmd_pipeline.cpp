@@ -25,14 +25,15 @@ namespace {
 constexpr char kUsage[] =
     "usage: v4agent pipeline check FILE...\n"
     "       v4agent pipeline run FILE --workspace DIR [--input NAME=VALUE ...] [--run-dir DIR]\n"
-    "         [--resume] [--json] [--model DIR [--numerics fast|exact] [--threads N] |\n"
+    "         [--resume|--fresh] [--json] [--model DIR [--numerics fast|exact] [--threads N] |\n"
     "          --endpoint URL --model-name N [--api-key-env VAR] | --scripted FILE]\n"
     "check reports every error of a pipeline file and the files it calls, each at\n"
     "file:line:col. run runs the steps in the workspace (commands and tools in the sandbox\n"
     "under the pipeline's policy, agent steps with the one model given), journaling each\n"
     "finished step in the run directory (default: ~/.cache/v4agent/pipelines/NAME-HASH, one per\n"
-    "pipeline and workspace); --resume continues a killed\n"
-    "run there without re-running finished steps. --json prints the summary (status, each\n"
+    "pipeline and workspace); --resume continues a killed run there without re-running\n"
+    "finished steps, --fresh discards it (a finished run is replaced). --json prints the\n"
+    "summary (status, each\n"
     "step's outcome and outputs, the pipeline's outputs). Exit status 0 when the pipeline\n"
     "succeeded, 1 when a step failed, 2 for usage errors, 130 when interrupted.";
 
@@ -91,7 +92,7 @@ int RunCmd(std::vector<std::string> args) {
   }
   auto flags = Flags::Parse(args, FlagSpec{{"workspace", "run-dir", "model", "numerics", "threads",
                                             "endpoint", "model-name", "api-key-env", "scripted"},
-                                           {"resume", "json"}});
+                                           {"resume", "fresh", "json"}});
   if (!flags.ok() || flags->positional().size() != 1 || !flags->Has("workspace")) {
     std::fprintf(stderr, "v4agent pipeline: %s\n%s\n",
                  flags.ok() ? "run needs FILE and --workspace" : flags.status().message().c_str(),
@@ -121,6 +122,11 @@ int RunCmd(std::vector<std::string> args) {
   }
   o.inputs = inputs;
   o.resume = flags->Has("resume");
+  o.fresh = flags->Has("fresh");
+  if (o.resume && o.fresh) {
+    std::fprintf(stderr, "v4agent pipeline: --resume and --fresh exclude each other\n");
+    return 2;
+  }
   o.cancel = &g_cancel;
   ClientSetup setup;
   const bool any_client = flags->Has("model") || flags->Has("endpoint") || flags->Has("scripted");

@@ -84,13 +84,21 @@ class Runner {
     }
     V4_ASSIGN_OR_RETURN(Json inputs, ResolveInputs(top_, o_.inputs));
     const std::string journal = run_dir_ + "/journal.jsonl";
-    if (PathExists(journal)) {
-      if (!o_.resume) {
+    if (PathExists(journal) && !o_.resume) {
+      V4_ASSIGN_OR_RETURN(std::vector<Json> records, agent::ReadTrajectory(journal));
+      const bool finished = !records.empty() && records.back().value("type", "") == "end";
+      if (!finished && !o_.fresh) {
         return FailedPreconditionError(
             StrCat(run_dir_,
-                   " holds the journal of an earlier run: pass --resume to continue "
-                   "it, or choose another --run-dir"));
+                   " holds an unfinished run: pass --resume to continue it, or "
+                   "--fresh to discard it"));
       }
+      // A finished run (or one the user discards) makes way for this one.
+      for (const char* old : {"journal.jsonl", "summary.json", "steps", "artifacts"}) {
+        fs::remove_all(fs::path(run_dir_) / old, ec);
+      }
+    }
+    if (PathExists(journal)) {
       V4_ASSIGN_OR_RETURN(std::vector<Json> records, agent::ReadTrajectory(journal));
       for (const Json& r : records) {
         const std::string type = r.value("type", "");

@@ -32,7 +32,10 @@ struct RunOptions {
   std::string workspace;  // a directory
   std::string run_dir;    // journal, step logs, trajectories, artifacts, summary.json
   std::map<std::string, std::string> inputs;  // as given on the command line (typed here)
+  // An unfinished run in run_dir: continue it (resume), discard it (fresh), or refuse. A
+  // finished one is replaced.
   bool resume = false;
+  bool fresh = false;
   // A fresh client per agent step; unset: agent steps fail with a clear message.
   std::function<Result<std::unique_ptr<agent::ModelClient>>()> make_client;
   // The in-process model's context in tokens (0: unknown, e.g. an endpoint): agent steps keep

@@ -312,7 +312,9 @@ TEST_F(RunnerTest, AKilledRunResumesWithoutRerunningFinishedSteps) {
 
   auto again = Cli(args);
   EXPECT_EQ(again.first, 2);
-  EXPECT_NE(again.second.find("pass --resume"), std::string::npos) << again.second;
+  EXPECT_NE(again.second.find("holds an unfinished run: pass --resume to continue it, or --fresh"),
+            std::string::npos)
+      << again.second;
   auto other = Cli(args + " --resume --input tag=b");
   EXPECT_EQ(other.first, 2);
   EXPECT_NE(other.second.find("the earlier run had inputs"), std::string::npos) << other.second;
@@ -321,6 +323,11 @@ TEST_F(RunnerTest, AKilledRunResumesWithoutRerunningFinishedSteps) {
   EXPECT_NE(resumed.second.find("first  reused"), std::string::npos) << resumed.second;
   EXPECT_NE(resumed.second.find("wait  success"), std::string::npos) << resumed.second;
   EXPECT_EQ(ReadFile(ws_ + "/count.txt").value_or(""), "ran\nlast\n");
+  // A finished run is replaced by the next one: every step runs again.
+  auto next = Cli(args);
+  EXPECT_EQ(next.first, 0) << next.second;
+  EXPECT_EQ(next.second.find("reused"), std::string::npos) << next.second;
+  EXPECT_EQ(ReadFile(ws_ + "/count.txt").value_or(""), "ran\nlast\nran\nlast\n");
 }
 
 TEST_F(RunnerTest, TheShippedPipelinesRunWithTheScriptedClientAndCheckClean) {

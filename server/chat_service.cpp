@@ -1,0 +1,281 @@
+#include "server/chat_service.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "common/strings.h"
+#include "dsml/markers.h"
+#include "dsml/prompt_encoder.h"
+#include "dsml/stream_parser.h"
+#include "engine/sampler/sampler.h"
+
+namespace v4agent::server {
+
+ChatService::ChatService(engine::Model* model, const engine::Tokenizer* tokenizer,
+                         ServiceOptions options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      options_(std::move(options)),
+      pool_(model, engine::SessionOptions{}, options_.max_sessions,
+            [tokenizer](int32_t id) { return tokenizer->Decode({id}).size(); }) {
+  if (auto eos = tokenizer_->TokenId(dsml::kEos)) stop_ids_.push_back(*eos);
+}
+
+std::string ChatService::RawFor(const OrderedJson& message) {
+  std::lock_guard<std::mutex> lock(raw_mu_);
+  auto it = raw_by_key_.find(AssistantKey(message));
+  return it == raw_by_key_.end() ? "" : it->second;
+}
+
+std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
+                                                   const std::function<bool(const Json&)>& emit) {
+  if (req.model != options_.served_name) {
+    ApiError e;
+    e.http_status = 404;
+    e.type = "invalid_request_error";
+    e.code = "model_not_found";
+    e.param = "model";
+    e.message = StrCat("The model `", req.model, "` does not exist; this server serves `",
+                       options_.served_name, "`");
+    return e;
+  }
+  // Raw bytes of assistant turns we generated, so re-rendering matches the cache.
+  dsml::Conversation conv = req.conversation;
+  for (auto& m : conv.messages) {
+    if (m.value("role", "") == "assistant" && !m.contains("raw")) {
+      if (std::string raw = RawFor(m); !raw.empty()) m["raw"] = raw;
+    }
+  }
+  auto prompt = dsml::RenderPrompt(conv);
+  if (!prompt.ok()) {
+    ApiError e;
+    e.message = std::string(prompt.status().message());
+    e.param = "messages";
+    return e;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  ++waiting_;
+  std::unique_lock<std::mutex> engine(engine_mu_);
+  --waiting_;
+  const int64_t context = model_->max_context();
+  auto encode = [this](std::string_view text) { return tokenizer_->Encode(text, true); };
+  // Count first, so a prompt longer than the context never touches a kept conversation.
+  const int64_t prompt_estimate = static_cast<int64_t>(encode(*prompt).size());
+  if (prompt_estimate >= context) {
+    ApiError e;
+    e.code = "context_length_exceeded";
+    e.param = "messages";
+    e.message = StrCat("This model's maximum context length is ", context,
+                       " tokens. However, your messages resulted in ", prompt_estimate, " tokens.");
+    return e;
+  }
+  auto prepared = pool_.Prepare(*prompt, encode);
+  if (!prepared.ok()) {
+    ApiError e;
+    e.http_status = 500;
+    e.type = "server_error";
+    e.message = std::string(prepared.status().message());
+    return e;
+  }
+  Conversation* conv_cache = prepared->conversation;
+  const int64_t prompt_tokens = conv_cache->session->length();
+  int64_t budget = context - prompt_tokens;
+  if (req.max_tokens > 0) budget = std::min(budget, req.max_tokens);
+  if (options_.max_tokens_cap > 0) budget = std::min(budget, options_.max_tokens_cap);
+
+  const std::string id = StrCat("chatcmpl-", next_id_++);
+  const int64_t created = static_cast<int64_t>(std::time(nullptr));
+  auto chunk = [&](Json delta, Json finish) {
+    return Json{{"id", id},
+                {"object", "chat.completion.chunk"},
+                {"created", created},
+                {"model", options_.served_name},
+                {"choices", Json::array({Json{{"index", 0},
+                                              {"delta", std::move(delta)},
+                                              {"finish_reason", std::move(finish)}}})}};
+  };
+  bool client_gone = false;
+  if (emit && !emit(chunk(Json{{"role", "assistant"}, {"content", ""}}, nullptr))) {
+    client_gone = true;
+  }
+  engine::SamplerOptions so;
+  so.temperature = static_cast<float>(req.temperature);
+  so.top_p = static_cast<float>(req.top_p);
+  so.seed = req.seed.value_or(next_id_.load() * 0x9E3779B97F4A7C15ull);
+  engine::Sampler sampler(so);
+  engine::StreamDecoder decoder(*tokenizer_);
+  const dsml::ThinkingMode mode = req.conversation.thinking_mode;
+  const OrderedJson* tools = req.tools.empty() ? nullptr : &req.tools;
+  dsml::StreamParser parser(mode, tools);
+  std::string generated;  // decoded so far, for stop strings
+  size_t stop_at = std::string::npos;
+  int call_index = 0;
+  auto forward = [&](const std::vector<dsml::Event>& events) {
+    for (const auto& e : events) {
+      if (client_gone) return;
+      Json delta;
+      if (e.kind == dsml::EventKind::kReasoningDelta) {
+        delta = Json{{"reasoning_content", e.text}};
+      } else if (e.kind == dsml::EventKind::kContentDelta) {
+        delta = Json{{"content", e.text}};
+      } else if (e.kind == dsml::EventKind::kToolCallEnd && e.valid) {
+        delta = Json{
+            {"tool_calls",
+             Json::array({Json{{"index", call_index},
+                               {"id", StrCat("call_", id.substr(8), "_", call_index)},
+                               {"type", "function"},
+                               {"function", {{"name", e.text}, {"arguments", e.arguments}}}}})}};
+        ++call_index;
+      } else {
+        continue;
+      }
+      if (!emit(chunk(delta, nullptr))) client_gone = true;
+    }
+  };
+  auto result = conv_cache->session->Generate(
+      sampler, std::max<int64_t>(budget, 1),
+      [&](int32_t tok) {
+        const std::string piece = decoder.Push(tok);
+        generated += piece;
+        if (!req.stop.empty() && stop_at == std::string::npos) {
+          for (const auto& s : req.stop) {
+            const size_t at = generated.find(s);
+            if (at != std::string::npos) stop_at = std::min(stop_at, at);
+          }
+          if (stop_at != std::string::npos) return false;
+        }
+        if (emit && !piece.empty()) {
+          std::vector<dsml::Event> events;
+          parser.Feed(piece, &events);
+          forward(events);
+        }
+        return !client_gone;
+      },
+      stop_ids_);
+  if (!result.ok()) {
+    ApiError e;
+    e.http_status = 500;
+    e.type = "server_error";
+    e.message = std::string(result.status().message());
+    return e;
+  }
+  const std::string raw = tokenizer_->Decode(result->tokens);
+  pool_.Finish(conv_cache, result->tokens, raw);
+  engine.unlock();
+
+  dsml::ParsedMessage parsed =
+      dsml::ParseCompletion(stop_at == std::string::npos ? std::string_view(raw)
+                                                         : std::string_view(raw).substr(0, stop_at),
+                            mode, tools);
+  OrderedJson message{{"role", "assistant"}, {"content", parsed.content}};
+  if (!parsed.reasoning_content.empty()) message["reasoning_content"] = parsed.reasoning_content;
+  if (!parsed.tool_calls.empty()) {
+    message["tool_calls"] = OrderedJson::array();
+    for (size_t i = 0; i < parsed.tool_calls.size(); ++i) {
+      message["tool_calls"].push_back(OrderedJson{
+          {"id", StrCat("call_", id.substr(8), "_", i)},
+          {"type", "function"},
+          {"function",
+           {{"name", parsed.tool_calls[i].name}, {"arguments", parsed.tool_calls[i].arguments}}}});
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(raw_mu_);
+    if (stop_at == std::string::npos) raw_by_key_[AssistantKey(message)] = raw;
+    if (raw_by_key_.size() > 4096) raw_by_key_.erase(raw_by_key_.begin());
+  }
+  const std::string finish = !parsed.tool_calls.empty()     ? "tool_calls"
+                             : stop_at != std::string::npos ? "stop"
+                             : result->stopped_by_token     ? "stop"
+                                                            : "length";
+  const int64_t generated_tokens = static_cast<int64_t>(result->tokens.size());
+  const Json usage{{"prompt_tokens", prompt_tokens},
+                   {"completion_tokens", generated_tokens},
+                   {"total_tokens", prompt_tokens + generated_tokens},
+                   {"prompt_tokens_details", {{"cached_tokens", prepared->cached_tokens}}}};
+  {
+    std::lock_guard<std::mutex> lock(metrics_mu_);
+    tokens_prefilled_ += prepared->prefilled_tokens;
+    tokens_reused_ += prepared->cached_tokens;
+    tokens_generated_ += generated_tokens;
+  }
+  CountRequest("/v1/chat/completions", 200,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (emit) {
+    if (!client_gone) {
+      std::vector<dsml::Event> events;
+      parser.Finish(&events);
+      forward(events);
+    }
+    if (!client_gone) emit(chunk(Json::object(), finish));
+    if (!client_gone && req.include_usage) {
+      emit(Json{{"id", id},
+                {"object", "chat.completion.chunk"},
+                {"created", created},
+                {"model", options_.served_name},
+                {"choices", Json::array()},
+                {"usage", usage}});
+    }
+    return Json();
+  }
+  return Json{{"id", id},
+              {"object", "chat.completion"},
+              {"created", created},
+              {"model", options_.served_name},
+              {"choices", Json::array({Json{{"index", 0},
+                                            {"message", Json::parse(DumpJson(message))},
+                                            {"finish_reason", finish}}})},
+              {"usage", usage}};
+}
+
+void ChatService::CountRequest(const std::string& route, int status, double seconds) {
+  std::lock_guard<std::mutex> lock(metrics_mu_);
+  requests_[StrCat(route, " ", status)]++;
+  size_t b = 0;
+  while (b < latency_buckets_.size() && seconds > latency_buckets_[b]) ++b;
+  latency_counts_[b]++;
+  latency_sum_ += seconds;
+  ++latency_n_;
+}
+
+std::string ChatService::MetricsText() {
+  std::string out;
+  size_t sessions = 0;
+  int64_t bytes = 0;
+  {
+    // The pool is the engine's: read it between requests.
+    std::lock_guard<std::mutex> engine(engine_mu_);
+    sessions = pool_.size();
+    bytes = pool_.cached_bytes();
+  }
+  std::lock_guard<std::mutex> lock(metrics_mu_);
+  out += "# TYPE v4agent_requests_total counter\n";
+  for (const auto& [k, v] : requests_) {
+    const size_t sp = k.rfind(' ');
+    out += StrCat("v4agent_requests_total{route=\"", k.substr(0, sp), "\",status=\"",
+                  k.substr(sp + 1), "\"} ", v, "\n");
+  }
+  out += StrCat("# TYPE v4agent_tokens_prefilled_total counter\nv4agent_tokens_prefilled_total ",
+                tokens_prefilled_, "\n");
+  out += StrCat("# TYPE v4agent_tokens_reused_total counter\nv4agent_tokens_reused_total ",
+                tokens_reused_, "\n");
+  out += StrCat("# TYPE v4agent_tokens_generated_total counter\nv4agent_tokens_generated_total ",
+                tokens_generated_, "\n");
+  out += StrCat("# TYPE v4agent_queue_depth gauge\nv4agent_queue_depth ", waiting_.load(), "\n");
+  out += StrCat("# TYPE v4agent_sessions gauge\nv4agent_sessions ", sessions, "\n");
+  out += StrCat("# TYPE v4agent_cache_bytes gauge\nv4agent_cache_bytes ", bytes, "\n");
+  out += "# TYPE v4agent_request_seconds histogram\n";
+  int64_t cumulative = 0;
+  for (size_t i = 0; i < latency_buckets_.size(); ++i) {
+    cumulative += latency_counts_[i];
+    out += StrCat("v4agent_request_seconds_bucket{le=\"", latency_buckets_[i], "\"} ", cumulative,
+                  "\n");
+  }
+  cumulative += latency_counts_.back();
+  out += StrCat("v4agent_request_seconds_bucket{le=\"+Inf\"} ", cumulative, "\n");
+  out += StrCat("v4agent_request_seconds_sum ", latency_sum_, "\n");
+  out += StrCat("v4agent_request_seconds_count ", latency_n_, "\n");
+  return out;
+}
+
+}  // namespace v4agent::server

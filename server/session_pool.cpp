@@ -5,11 +5,12 @@
 namespace v4agent::server {
 
 SessionPool::SessionPool(engine::Model* model, engine::SessionOptions options, int max_sessions,
-                         TokenBytes token_bytes)
+                         TokenBytes token_bytes, std::vector<std::string> split_before)
     : model_(model),
       options_(std::move(options)),
       max_sessions_(std::max(1, max_sessions)),
-      token_bytes_(std::move(token_bytes)) {}
+      token_bytes_(std::move(token_bytes)),
+      split_before_(std::move(split_before)) {}
 
 Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& encode) {
   // The kept conversation sharing the longest prefix with the prompt.
@@ -52,11 +53,26 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
   use->last_used = ++clock_;
   p.conversation = use;
   p.cached_tokens = use->session->length();
-  const std::vector<int32_t> ids = encode(std::string_view(prompt).substr(use->text.size()));
-  if (!ids.empty()) V4_RETURN_IF_ERROR(use->session->Append(ids));
-  p.prefilled_tokens = static_cast<int64_t>(ids.size());
+  // The new text in pieces split before each marker: special tokens are atomic, so the ids
+  // are the same as for the whole, and each piece's Append leaves a snapshot.
+  const std::string_view rest = std::string_view(prompt).substr(use->text.size());
+  std::vector<size_t> cuts = {0};
+  for (const auto& m : split_before_) {
+    for (size_t at = rest.find(m, 1); at != std::string_view::npos; at = rest.find(m, at + 1)) {
+      cuts.push_back(at);
+    }
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.push_back(rest.size());
   size_t end = use->text.size();
-  for (int32_t id : ids) use->token_end.push_back(end += token_bytes_(id));
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+    if (cuts[i + 1] <= cuts[i]) continue;
+    const std::vector<int32_t> ids = encode(rest.substr(cuts[i], cuts[i + 1] - cuts[i]));
+    if (ids.empty()) continue;
+    V4_RETURN_IF_ERROR(use->session->Append(ids));
+    p.prefilled_tokens += static_cast<int64_t>(ids.size());
+    for (int32_t id : ids) use->token_end.push_back(end += token_bytes_(id));
+  }
   use->text = prompt;
   Evict(use);
   return p;

@@ -37,8 +37,11 @@ class SessionPool {
  public:
   using Encode = std::function<std::vector<int32_t>(std::string_view)>;
   using TokenBytes = std::function<size_t(int32_t)>;  // the byte length of one token
+  // `split_before`: markers (the chat template's role tokens) before which new text is
+  // appended as a separate piece, so the session keeps a snapshot there and a later fork
+  // that diverges after a marker rewinds without replaying the message before it.
   SessionPool(engine::Model* model, engine::SessionOptions options, int max_sessions,
-              TokenBytes token_bytes);
+              TokenBytes token_bytes, std::vector<std::string> split_before = {});
 
   // The conversation to generate from, holding exactly `prompt` in its cache.
   Result<Prepared> Prepare(const std::string& prompt, const Encode& encode);
@@ -54,6 +57,7 @@ class SessionPool {
   engine::SessionOptions options_;
   int max_sessions_;
   TokenBytes token_bytes_;
+  std::vector<std::string> split_before_;
   uint64_t clock_ = 0;
   std::vector<std::unique_ptr<Conversation>> live_;
 };

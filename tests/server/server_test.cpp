@@ -300,6 +300,23 @@ TEST_F(ServerTest, ABearerKeyIsRequiredWhenConfigured) {
   EXPECT_EQ(Status(Http(p, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), 200);
 }
 
+// The official OpenAI JavaScript SDK as the client (tests/server/openai_sdk_check.cjs).
+TEST_F(ServerTest, TheOfficialOpenAISdkWorksAgainstIt) {
+  const std::string modules = StrCat(V4_SOURCE_DIR, "/third_party/npm/node_modules");
+  ASSERT_TRUE(std::filesystem::exists(modules + "/openai/package.json"))
+      << "scripts/setup.sh installs the openai npm package";
+  const std::string cmd = StrCat("node ", V4_SOURCE_DIR, "/tests/server/openai_sdk_check.cjs ",
+                                 modules, " ", port(), " 2>&1");
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = pclose(p);
+  EXPECT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("all ok"), std::string::npos) << out;
+}
+
 // The command itself: SIGTERM stops accepting, lets the stream in flight finish, exits 0.
 TEST_F(ServerTest, SigtermFinishesTheRequestInFlightAndExits) {
   const int probe = socket(AF_INET, SOCK_STREAM, 0);

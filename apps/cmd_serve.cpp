@@ -20,12 +20,14 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: v4agent serve --model DIR [--tokenizer PATH] [--host 127.0.0.1] [--port 8000]\n"
-    "         [--numerics fast|exact] [--threads N] [--max-sessions N] [--max-tokens N]\n"
-    "         [--served-name NAME] [--api-key-env VAR] [--max-body-mb N] [--cors]\n"
+    "         [--numerics fast|exact] [--threads N] [--max-sessions N] [--cache-memory MB]\n"
+    "         [--max-tokens N]"
+    " [--served-name NAME] [--api-key-env VAR] [--max-body-mb N] [--cors]\n"
     "Serves POST /v1/chat/completions (JSON or streamed), GET /v1/models, /health and /metrics.\n"
     "A request that repeats a conversation held in memory prefills only its new part\n"
-    "(usage.prompt_tokens_details.cached_tokens says how much was reused); --max-sessions\n"
-    "conversations are kept (least recently used go first). Requests take the engine one at a\n"
+    "(usage.prompt_tokens_details.cached_tokens says how much was reused); up to --max-sessions\n"
+    "conversations and --cache-memory MB of caches are kept (least recently used go first). "
+    "Requests take the engine one at a\n"
     "time. The model name is the checkpoint directory's unless --served-name is given.\n"
     "--api-key-env VAR requires `Authorization: Bearer $VAR`. SIGINT/SIGTERM: stop accepting,\n"
     "finish the requests in flight, exit.";
@@ -38,7 +40,7 @@ int Fail(const std::string& m) {
 int Run(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(
       args, FlagSpec{{"model", "tokenizer", "host", "port", "numerics", "threads", "max-sessions",
-                      "max-tokens", "served-name", "api-key-env", "max-body-mb"},
+                      "max-tokens", "served-name", "api-key-env", "max-body-mb", "cache-memory"},
                      {"cors"}});
   if (!flags.ok() || !flags->Has("model")) {
     std::fprintf(stderr, "v4agent serve: %s\n%s\n",
@@ -50,9 +52,11 @@ int Run(const std::vector<std::string>& args) {
   auto sessions = flags->GetInt("max-sessions", 16);
   auto cap = flags->GetInt("max-tokens", 0);
   auto body_mb = flags->GetInt("max-body-mb", 8);
+  auto cache_mb = flags->GetInt("cache-memory", 0);
   auto numerics = engine::ParseNumerics(flags->GetOr("numerics", "fast"));
   if (!port.ok() || !threads.ok() || !sessions.ok() || !cap.ok() || !body_mb.ok() ||
-      !numerics.ok() || *port < 0 || *port > 65535 || *sessions < 1 || *body_mb < 1) {
+      !numerics.ok() || !cache_mb.ok() || *cache_mb < 0 || *port < 0 || *port > 65535 ||
+      *sessions < 1 || *body_mb < 1) {
     std::fprintf(stderr, "v4agent serve: a numeric flag is not valid\n%s\n", kUsage);
     return 2;
   }
@@ -78,6 +82,7 @@ int Run(const std::vector<std::string>& args) {
   if (so.served_name.empty()) so.served_name = std::filesystem::path(dir).parent_path().filename();
   so.max_sessions = static_cast<int>(*sessions);
   so.max_tokens_cap = *cap;
+  so.cache_bytes = *cache_mb << 20;
   server::ChatService service(model->get(), tokenizer->get(), so);
 
   // Signals go to one waiting thread, not to whichever thread they land on.

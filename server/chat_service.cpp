@@ -20,6 +20,7 @@ ChatService::ChatService(engine::Model* model, const engine::Tokenizer* tokenize
             [tokenizer](int32_t id) { return tokenizer->Decode({id}).size(); },
             {std::string(dsml::kUser), std::string(dsml::kAssistant)}) {
   if (auto eos = tokenizer_->TokenId(dsml::kEos)) stop_ids_.push_back(*eos);
+  pool_.set_max_bytes(options_.cache_bytes);
 }
 
 std::string ChatService::RawFor(const OrderedJson& message) {

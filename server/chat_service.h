@@ -25,6 +25,7 @@ struct ServiceOptions {
   std::string served_name;  // the model name requests must use
   int max_sessions = 16;
   int64_t max_tokens_cap = 0;  // per request; 0: the context
+  int64_t cache_bytes = 0;     // kept caches beyond this are evicted (0: count limit only)
 };
 
 class ChatService {

@@ -86,7 +86,8 @@ void SessionPool::Finish(Conversation* c, const std::vector<int32_t>& generated,
 }
 
 void SessionPool::Evict(const Conversation* keep) {
-  while (static_cast<int>(live_.size()) > max_sessions_) {
+  while (static_cast<int>(live_.size()) > max_sessions_ ||
+         (max_bytes_ > 0 && live_.size() > 1 && cached_bytes() > max_bytes_)) {
     auto victim = live_.end();
     for (auto it = live_.begin(); it != live_.end(); ++it) {
       if (it->get() == keep) continue;

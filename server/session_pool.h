@@ -42,6 +42,9 @@ class SessionPool {
   // that diverges after a marker rewinds without replaying the message before it.
   SessionPool(engine::Model* model, engine::SessionOptions options, int max_sessions,
               TokenBytes token_bytes, std::vector<std::string> split_before = {});
+  // Also evict (least recently used first) while the kept caches hold more than this many
+  // bytes (0: no limit). History shared by forks counts once per conversation holding it.
+  void set_max_bytes(int64_t bytes) { max_bytes_ = bytes; }
 
   // The conversation to generate from, holding exactly `prompt` in its cache.
   Result<Prepared> Prepare(const std::string& prompt, const Encode& encode);
@@ -58,6 +61,7 @@ class SessionPool {
   int max_sessions_;
   TokenBytes token_bytes_;
   std::vector<std::string> split_before_;
+  int64_t max_bytes_ = 0;
   uint64_t clock_ = 0;
   std::vector<std::unique_ptr<Conversation>> live_;
 };

@@ -191,34 +191,73 @@ struct HttpServer::Impl {
       return Write(socket, JsonReply(200, std::get<Json>(out)), keep);
     }
     // Server-sent events. The status line waits for the engine, so a request that fails
-    // before generating still gets a plain JSON error.
-    bool header_sent = false;
-    bool alive = true;
+    // before generating still gets a plain JSON error. Chunks go through a bounded queue that
+    // a writer thread drains: the engine never waits on a slow reader, and a reader that
+    // falls more than kMaxQueued bytes behind is treated as gone (its generation stops).
+    constexpr size_t kMaxQueued = 4 << 20;
+    std::mutex qmu;
+    std::condition_variable qcv;
+    std::string queued;
+    bool header_sent = false, done = false, alive = true;
+    std::thread writer([&] {
+      std::unique_lock<std::mutex> lock(qmu);
+      for (;;) {
+        qcv.wait(lock, [&] { return done || !queued.empty(); });
+        if (queued.empty() && done) return;
+        std::string out;
+        out.swap(queued);
+        lock.unlock();
+        beast::error_code ec;
+        asio::write(socket, asio::buffer(out), ec);
+        lock.lock();
+        if (ec) {
+          alive = false;
+          queued.clear();
+          if (done) return;
+        }
+      }
+    });
     auto send = [&](const std::string& data) {
+      std::lock_guard<std::mutex> lock(qmu);
       if (!alive) return false;
-      std::string out;
       if (!header_sent) {
-        out =
+        queued +=
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             "Connection: close\r\n";
-        if (options.cors) out += "Access-Control-Allow-Origin: *\r\n";
-        out += "\r\n";
+        if (options.cors) queued += "Access-Control-Allow-Origin: *\r\n";
+        queued += "\r\n";
         header_sent = true;
       }
-      out += data;
-      beast::error_code ec;
-      asio::write(socket, asio::buffer(out), ec);
-      if (ec) alive = false;
+      queued += data;
+      if (queued.size() > kMaxQueued) alive = false;
+      qcv.notify_one();
       return alive;
+    };
+    auto finish = [&] {
+      {
+        std::lock_guard<std::mutex> lock(qmu);
+        done = true;
+      }
+      qcv.notify_one();
+      writer.join();
     };
     auto out = service->Complete(
         chat, [&](const Json& chunk) { return send(StrCat("data: ", DumpJson(chunk), "\n\n")); });
     if (auto* e = std::get_if<ApiError>(&out)) {
       count(e->http_status);
-      if (!header_sent) return Write(socket, ErrorReply(*e), keep);
+      bool sent;
+      {
+        std::lock_guard<std::mutex> lock(qmu);
+        sent = header_sent;
+      }
+      if (!sent) {
+        finish();
+        return Write(socket, ErrorReply(*e), keep);
+      }
       send(StrCat("data: ", DumpJson(e->ToJson()), "\n\n"));
     }
     send("data: [DONE]\n\n");
+    finish();
     beast::error_code ec;
     socket.shutdown(tcp::socket::shutdown_send, ec);
     return false;  // the stream ends the connection

@@ -108,7 +108,13 @@ void PreTokenizer::Split(std::string_view text, std::vector<std::string_view>* o
     }
   }
   if (start < text.size()) runs.push_back(text.substr(start));
-  thread_local pcre2_match_data* md = pcre2_match_data_create(4, nullptr);
+  // Freed when the thread ends: a server runs a thread per connection, each encoding.
+  struct MatchDataFree {
+    void operator()(pcre2_match_data* m) const { pcre2_match_data_free(m); }
+  };
+  thread_local std::unique_ptr<pcre2_match_data, MatchDataFree> md_owner(
+      pcre2_match_data_create(4, nullptr));
+  pcre2_match_data* md = md_owner.get();
   std::vector<std::string_view> cur, next;
   for (auto run : runs) {
     if (Utf8Len(run, 0) == 0) {

@@ -13,6 +13,11 @@ function(v4_add_test name)
     set(ARG_TIMEOUT 300)
   endif()
   add_executable(${name} ${ARG_SOURCES})
+  # The unit_tests target builds only these (the sanitizer stage of scripts/test.sh runs only
+  # the unit label, so it need not build the sandbox and slow binaries).
+  if("unit" IN_LIST ARG_LABELS)
+    set_property(GLOBAL APPEND PROPERTY V4_UNIT_TEST_TARGETS ${name})
+  endif()
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
   target_include_directories(${name} PRIVATE ${V4_ROOT})
   target_compile_definitions(${name} PRIVATE V4_SOURCE_DIR="${V4_ROOT}"

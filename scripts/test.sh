@@ -30,7 +30,8 @@ if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
   CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_C_FLAGS_DEBUG="-O1 -g" \
     -DV4_SANITIZE=ON -DV4_FUZZ=ON -DV4_ENABLE_CUDA=OFF -DV4_BUILD_BENCH=OFF >/dev/null
-  ninja -C build-asan -j"$JOBS"
+  # Only what this stage runs: the unit-labelled test binaries and the fuzzers.
+  ninja -C build-asan -j"$JOBS" unit_tests fuzzers
 
   step "tests: unit label under ASan+UBSan"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

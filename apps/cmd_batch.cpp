@@ -132,8 +132,7 @@ int Run(const std::vector<std::string>& args) {
   std::optional<std::string> policy_file = config.policy;
   if (auto file = flags->Get("policy")) policy_file = *file;
   if (auto file = policy_file) {
-    policy = StartsWith(*file, "builtin:") ? policies::BuiltinPolicy(file->substr(8))
-                                           : policies::LoadPolicyFile(*file);
+    policy = policies::LoadPolicySpec(*file);
   }
   if (!policy.ok()) return Fail(policy.status().ToString());
   o.policy = *policy;

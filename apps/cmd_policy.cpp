@@ -21,10 +21,7 @@ constexpr char kExplainUsage[] =
     "and why, and the steps that led there. A shell script is given as: -- sh -c 'SCRIPT'.\n"
     "Exit code 0 allow, 1 deny, 3 ask.";
 
-Result<policies::Policy> Load(const std::string& file) {
-  if (StartsWith(file, "builtin:")) return policies::BuiltinPolicy(file.substr(8));
-  return policies::LoadPolicyFile(file);
-}
+Result<policies::Policy> Load(const std::string& file) { return policies::LoadPolicySpec(file); }
 
 int Check(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, FlagSpec{{}, {}});

@@ -223,8 +223,7 @@ int Run(const std::vector<std::string>& args) {
   workspace = abs.string();
   Result<policies::Policy> policy = policies::BuiltinPolicy("workspace-write");
   if (auto file = flags->Get("policy")) {
-    policy = StartsWith(*file, "builtin:") ? policies::BuiltinPolicy(file->substr(8))
-                                           : policies::LoadPolicyFile(*file);
+    policy = policies::LoadPolicySpec(*file);
   }
   if (!policy.ok()) return Fail(policy.status().ToString());
 
@@ -268,8 +267,7 @@ int Run(const std::vector<std::string>& args) {
   // Tools under the policy.
   std::vector<std::string> yaml_tools;
   if (auto t = flags->Get("tools")) yaml_tools = StrSplit(*t, ',');
-  auto executor =
-      agent::RegistryExecutor::Create(workspace, *policy, &g_interrupted, yaml_tools);
+  auto executor = agent::RegistryExecutor::Create(workspace, *policy, &g_interrupted, yaml_tools);
   if (!executor.ok()) return Fail(executor.status().ToString());
   options.system_prompt = agent::DefaultSystemPrompt(workspace);
 

@@ -1,6 +1,7 @@
 #include "batch/batch_config.h"
 
 #include <filesystem>
+#include <type_traits>
 
 #include "common/file_util.h"
 #include "common/strings.h"
@@ -74,33 +75,28 @@ Result<BatchConfig> ParseBatchConfig(const std::string& text, const std::string&
                                      {"max_steps", "max_wall_seconds", "max_generated_tokens",
                                       "max_context_tokens", "command_timeout_seconds"},
                                      "budgets"));
-    auto positive = [&](const char* key) -> Result<const YamlNode*> {
+    // Sets `out` from budgets.KEY when present; the value must be above 0.
+    auto positive = [&](const char* key, auto* out) -> Status {
       const YamlNode* n = b->Find(key);
-      if (n == nullptr) return n;
-      V4_ASSIGN_OR_RETURN(double v, doc.Number(*n, StrCat("budgets.", key)));
-      if (!(v > 0)) return doc.Error(*n, StrCat("budgets.", key, " must be above 0"));
-      return n;
+      if (n == nullptr) return Status::Ok();
+      const std::string what = StrCat("budgets.", key);
+      using T = typename std::remove_reference_t<decltype(*out)>::value_type;
+      T v{};
+      if constexpr (std::is_floating_point_v<T>) {
+        V4_ASSIGN_OR_RETURN(v, doc.Number(*n, what));
+      } else {
+        V4_ASSIGN_OR_RETURN(int64_t i, doc.Int(*n, what));
+        v = static_cast<T>(i);
+      }
+      if (!(v > 0)) return doc.Error(*n, what + " must be above 0");
+      *out = v;
+      return Status::Ok();
     };
-    V4_ASSIGN_OR_RETURN(const YamlNode* steps, positive("max_steps"));
-    if (steps) {
-      V4_ASSIGN_OR_RETURN(c.max_steps, doc.Int(*steps, "budgets.max_steps"));
-    }
-    V4_ASSIGN_OR_RETURN(const YamlNode* wall, positive("max_wall_seconds"));
-    if (wall) {
-      V4_ASSIGN_OR_RETURN(c.max_wall_seconds, doc.Number(*wall, "max_wall_seconds"));
-    }
-    V4_ASSIGN_OR_RETURN(const YamlNode* gen, positive("max_generated_tokens"));
-    if (gen) {
-      V4_ASSIGN_OR_RETURN(c.max_generated_tokens, doc.Int(*gen, "max_generated_tokens"));
-    }
-    V4_ASSIGN_OR_RETURN(const YamlNode* ctx, positive("max_context_tokens"));
-    if (ctx) {
-      V4_ASSIGN_OR_RETURN(c.max_context_tokens, doc.Int(*ctx, "max_context_tokens"));
-    }
-    V4_ASSIGN_OR_RETURN(const YamlNode* cmd, positive("command_timeout_seconds"));
-    if (cmd) {
-      V4_ASSIGN_OR_RETURN(c.command_timeout_seconds, doc.Number(*cmd, "command_timeout_seconds"));
-    }
+    V4_RETURN_IF_ERROR(positive("max_steps", &c.max_steps));
+    V4_RETURN_IF_ERROR(positive("max_wall_seconds", &c.max_wall_seconds));
+    V4_RETURN_IF_ERROR(positive("max_generated_tokens", &c.max_generated_tokens));
+    V4_RETURN_IF_ERROR(positive("max_context_tokens", &c.max_context_tokens));
+    V4_RETURN_IF_ERROR(positive("command_timeout_seconds", &c.command_timeout_seconds));
   }
   if (const YamlNode* m = root.Find("model")) {
     V4_RETURN_IF_ERROR(doc.CheckKeys(*m, {"max_turn_tokens", "thinking", "effort"}, "model"));

@@ -217,7 +217,8 @@ Result<Json> RunBatch(const std::vector<Instance>& instances, const BatchOptions
         V4_ASSIGN_OR_RETURN(auto client, o.make_client(w));
         V4_ASSIGN_OR_RETURN(std::string mirror, FindMirror(o.repos_dir, in.repo));
         V4_RETURN_IF_ERROR(CheckoutAt(mirror, in.base_commit, ws));
-        V4_ASSIGN_OR_RETURN(auto executor, agent::RegistryExecutor::Create(ws, o.policy, o.cancel, o.yaml_tools));
+        V4_ASSIGN_OR_RETURN(auto executor,
+                            agent::RegistryExecutor::Create(ws, o.policy, o.cancel, o.yaml_tools));
         agent::LoopOptions lo;
         lo.system_prompt = agent::DefaultSystemPrompt(ws);
         lo.task = TaskText(in, o);

@@ -36,6 +36,16 @@ namespace {
   std::exit(1);
 }
 
+int ConnectLoopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) Die("connect");
+  return fd;
+}
+
 struct Reply {
   int64_t tokens = 0;
   double first_token_seconds = 0;  // first reasoning/content delta after sending
@@ -47,12 +57,7 @@ Reply Stream(int port, const Json& body) {
   const std::string b = DumpJson(body);
   const std::string req = StrCat(
       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ", b.size(), "\r\n\r\n", b);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) Die("connect");
+  const int fd = ConnectLoopback(port);
   const auto start = Clock::now();
   (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string got;
@@ -170,12 +175,7 @@ int main(int argc, char** argv) {
       fb.size(), "\r\n\r\n", fb);
   std::string answer;
   {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) Die("connect");
+    const int fd = ConnectLoopback(port);
     (void)!send(fd, fr.data(), fr.size(), MSG_NOSIGNAL);
     char buf[8192];
     for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, n);

@@ -16,6 +16,7 @@
 #include "common/subprocess.h"
 #include "policies/policy.h"
 #include "sandbox/launcher.h"
+#include "tools/path_guard.h"
 #include "tools/registry.h"
 #include "tools/yaml_tool.h"
 
@@ -31,18 +32,6 @@ std::string Keep(const std::string& s) {
   if (s.size() <= kKeptOutput) return s;
   return s.substr(0, kKeptOutput / 2) + StrCat("\n[... ", s.size() - kKeptOutput, " bytes ...]\n") +
          s.substr(s.size() - kKeptOutput / 2);
-}
-
-bool Beneath(const std::string& ws, const std::string& path) {
-  std::error_code ec;
-  const fs::path p = fs::path(path).is_absolute() ? fs::path(path) : fs::path(ws) / path;
-  const std::string d = fs::weakly_canonical(p, ec).string();
-  return !ec && (d == ws || StartsWith(d, ws + "/"));
-}
-
-Result<policies::Policy> LoadPolicy(const std::string& spec) {
-  if (StartsWith(spec, "builtin:")) return policies::BuiltinPolicy(spec.substr(8));
-  return policies::LoadPolicyFile(spec);
 }
 
 // The workspace's changes against HEAD, new files included, through a temporary index so the
@@ -293,7 +282,7 @@ class Runner {
     std::lock_guard<std::mutex> lock(ctx_mu_);
     auto it = contexts_.find(policy_spec);
     if (it != contexts_.end()) return it->second.get();
-    V4_ASSIGN_OR_RETURN(policies::Policy p, LoadPolicy(policy_spec));
+    V4_ASSIGN_OR_RETURN(policies::Policy p, policies::LoadPolicySpec(policy_spec));
     V4_ASSIGN_OR_RETURN(auto ctx, tools::MakeContext(workspace_, p));
     ctx->cancel = o_.cancel;
     tools::ToolContext* raw = ctx.get();
@@ -351,7 +340,7 @@ class Runner {
     if (s.cwd) {
       auto c = s.cwd->t.Render(ctx);
       if (!c.ok()) return Failure(StrCat(s.cwd->where, ": ", c.status().message()));
-      if (!Beneath(workspace_, *c) || !fs::is_directory(fs::path(workspace_) / *c)) {
+      if (!tools::ResolvesBeneath(workspace_, *c) || !fs::is_directory(fs::path(workspace_) / *c)) {
         return Failure(StrCat("cwd \"", *c, "\" is not a directory of the workspace"));
       }
       prof.cwd = fs::weakly_canonical(fs::path(workspace_) / *c).string();
@@ -412,7 +401,7 @@ class Runner {
     auto args = Arguments(s, *tool, f->ctx);
     if (!args.ok()) return Failure(StrCat(s.where, ": ", args.status().message()));
     // A context of its own: tools keep state in it, and foreach items may run at once.
-    auto policy = LoadPolicy(f->pipeline->policy);
+    auto policy = policies::LoadPolicySpec(f->pipeline->policy);
     if (!policy.ok()) return Failure(std::string(policy.status().message()));
     auto tc = tools::MakeContext(workspace_, *policy);
     if (!tc.ok()) return Failure(std::string(tc.status().message()));
@@ -433,7 +422,7 @@ class Runner {
     auto task = s.task->t.Render(f->ctx);
     if (!task.ok()) return Failure(StrCat(s.task->where, ": ", task.status().message()));
     const std::string policy_spec = s.policy.empty() ? f->pipeline->policy : s.policy;
-    auto policy = LoadPolicy(policy_spec);
+    auto policy = policies::LoadPolicySpec(policy_spec);
     if (!policy.ok()) return Failure(std::string(policy.status().message()));
     std::vector<std::string> yaml_tools = f->pipeline->tools;
     yaml_tools.insert(yaml_tools.end(), s.tools.begin(), s.tools.end());
@@ -507,7 +496,7 @@ class Runner {
     }
     if (s.lines) {
       V4_ASSIGN_OR_RETURN(std::string file, s.lines->t.Render(ctx));
-      if (!Beneath(workspace_, file)) {
+      if (!tools::ResolvesBeneath(workspace_, file)) {
         return PermissionDeniedError(StrCat("foreach.lines: ", file, " is outside the workspace"));
       }
       V4_ASSIGN_OR_RETURN(std::string text, ReadFile((fs::path(workspace_) / file).string()));
@@ -529,7 +518,7 @@ class Runner {
     if (glob(full.c_str(), 0, nullptr, &g) == 0) {
       for (size_t i = 0; i < g.gl_pathc; ++i) {
         const std::string p = g.gl_pathv[i];
-        if (Beneath(workspace_, p)) out.push_back(p.substr(workspace_.size() + 1));
+        if (tools::ResolvesBeneath(workspace_, p)) out.push_back(p.substr(workspace_.size() + 1));
       }
     }
     globfree(&g);
@@ -625,7 +614,7 @@ class Runner {
       if (glob((workspace_ + "/" + *pattern).c_str(), 0, nullptr, &g) == 0) {
         for (size_t i = 0; i < g.gl_pathc; ++i) {
           const std::string src = g.gl_pathv[i];
-          if (!Beneath(workspace_, src) || !fs::is_regular_file(src)) continue;
+          if (!tools::ResolvesBeneath(workspace_, src) || !fs::is_regular_file(src)) continue;
           const std::string rel = src.substr(workspace_.size() + 1);
           const fs::path dst = fs::path(run_dir_) / "artifacts" / path / rel;
           std::error_code ec;

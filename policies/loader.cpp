@@ -323,6 +323,11 @@ Result<Policy> LoadPolicyText(const std::string& text, const std::string& source
   return Loader{source_name}.Load(text);
 }
 
+Result<Policy> LoadPolicySpec(const std::string& spec) {
+  if (StartsWith(spec, "builtin:")) return BuiltinPolicy(spec.substr(8));
+  return LoadPolicyFile(spec);
+}
+
 Result<Policy> LoadPolicyFile(const std::string& path) {
   V4_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   return LoadPolicyText(text, path);

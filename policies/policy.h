@@ -103,6 +103,8 @@ Result<Policy> LoadPolicyFile(const std::string& path);
 Result<Policy> LoadPolicyText(const std::string& text, const std::string& source_name);
 // The shipped policies by name ("read-only", "workspace-write", "full-access").
 Result<Policy> BuiltinPolicy(const std::string& name);
+// "builtin:NAME" for a shipped policy, anything else a policy file (what --policy takes).
+Result<Policy> LoadPolicySpec(const std::string& spec);
 
 Decision Decide(const Policy& policy, const Action& action, bool interactive = false);
 

@@ -45,7 +45,6 @@ struct HttpServer::Impl {
   std::condition_variable cv;
   int connections = 0;
   std::set<int> fds;  // open connections, so Stop() can end idle keep-alive reads
-  bool stopped = false;
 
   void AcceptLoop() {
     while (!stopping) {
@@ -316,13 +315,6 @@ void HttpServer::Stop() {
   // (their reads are done, their writes go on).
   for (int fd : impl_->fds) ::shutdown(fd, SHUT_RD);
   impl_->cv.wait_for(lock, std::chrono::seconds(60), [this] { return impl_->connections == 0; });
-  impl_->stopped = true;
-  impl_->cv.notify_all();
-}
-
-void HttpServer::Wait() {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [this] { return impl_->stopped; });
 }
 
 HttpServer::~HttpServer() { Stop(); }

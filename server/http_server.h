@@ -29,7 +29,6 @@ class HttpServer {
   ~HttpServer();
   int port() const;
   void Stop();
-  void Wait();  // until Stop() (from a signal handler's thread, for example)
 
  private:
   struct Impl;

@@ -200,4 +200,14 @@ bool LooksBinary(const std::string& head) {
   return n > 0 && odd * 10 > n;
 }
 
+bool ResolvesBeneath(const std::string& workspace, const std::string& path) {
+  if (path.empty()) return true;
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::path(path).is_absolute()
+                                      ? std::filesystem::path(path)
+                                      : std::filesystem::path(workspace) / path;
+  const std::string d = std::filesystem::weakly_canonical(p, ec).string();
+  return !ec && (d == workspace || StartsWith(d, workspace + "/"));
+}
+
 }  // namespace v4agent::tools

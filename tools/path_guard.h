@@ -30,4 +30,9 @@ Status RemoveBeneath(int dir_fd, const std::string& rel);
 
 bool LooksBinary(const std::string& head);
 
+// Whether `path` (relative to `workspace`, or absolute) names something inside the workspace
+// once `..` and symbolic links are resolved. For paths handed to a sandboxed program, which
+// resolves them itself; host-side access goes through OpenBeneath instead.
+bool ResolvesBeneath(const std::string& workspace, const std::string& path);
+
 }  // namespace v4agent::tools

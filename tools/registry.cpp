@@ -47,9 +47,8 @@ Status CheckArguments(const Json& schema, const Json& args) {
       bool listed = false;
       for (const Json& option : *e) listed = listed || option == value;
       if (!listed) {
-        return InvalidArgumentError(
-            StrCat("parameter \"", key, "\" must be one of ", DumpJson(*e), ", not ",
-                   DumpJson(value)));
+        return InvalidArgumentError(StrCat("parameter \"", key, "\" must be one of ", DumpJson(*e),
+                                           ", not ", DumpJson(value)));
       }
     }
     if (auto items = it->find("items");

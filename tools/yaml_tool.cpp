@@ -10,6 +10,7 @@
 #include "common/yaml_doc.h"
 #include "sandbox/launcher.h"
 #include "tools/output_budget.h"
+#include "tools/path_guard.h"
 #include "tools/registry.h"
 
 namespace v4agent::tools {
@@ -268,15 +269,6 @@ class Loader {
   const YamlDoc& doc_;
 };
 
-// Whether `path` (relative to the workspace, or absolute) resolves inside it, links followed.
-bool Beneath(const std::string& workspace, const std::string& path) {
-  if (path.empty()) return true;
-  std::error_code ec;
-  const fs::path p = fs::path(path).is_absolute() ? fs::path(path) : fs::path(workspace) / path;
-  const std::string d = fs::weakly_canonical(p, ec).string();
-  return !ec && (d == workspace || StartsWith(d, workspace + "/"));
-}
-
 class YamlTool : public Tool {
  public:
   explicit YamlTool(Spec spec) : s_(std::move(spec)) {}
@@ -316,7 +308,7 @@ class YamlTool : public Tool {
       for (const Tmpl& t : *list) {
         auto v = t.t.Render(c);
         if (!v.ok()) return ToolResult::Error(StrCat(s_.name, ": ", v.status().message()));
-        if (!Beneath(ctx.workspace, *v)) {
+        if (!ResolvesBeneath(ctx.workspace, *v)) {
           return ToolResult{ToolResult::kDenied,
                             StrCat(s_.name, ": the path \"", *v, "\" is outside the workspace")};
         }
@@ -348,7 +340,7 @@ class YamlTool : public Tool {
       auto v = s_.cwd->t.Render(c);
       if (!v.ok()) return ToolResult::Error(StrCat(s_.name, ": ", v.status().message()));
       const fs::path dir = fs::path(ctx.workspace) / *v;
-      if (!Beneath(ctx.workspace, *v)) {
+      if (!ResolvesBeneath(ctx.workspace, *v)) {
         return ToolResult::Error(
             StrCat(s_.name, ": the directory \"", *v, "\" is outside the workspace"));
       }

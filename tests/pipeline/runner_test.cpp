@@ -16,6 +16,7 @@
 #include "common/file_util.h"
 #include "common/strings.h"
 #include "pipeline/loader.h"
+#include "tests/cli/cli_util.h"
 
 namespace v4agent::pipeline {
 namespace {
@@ -266,16 +267,10 @@ outputs:
             std::string::npos);
 }
 
-// Runs the v4agent binary; returns its exit status and output (stdout and stderr).
+// The v4agent binary: exit status and output (stdout and stderr).
 std::pair<int, std::string> Cli(const std::string& args) {
-  const std::string cmd = StrCat(V4_BINARY_DIR, "/apps/v4agent ", args, " 2>&1");
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  const auto r = cli_testing::Exec(args);
+  return {r.code, r.out};
 }
 
 TEST_F(RunnerTest, AKilledRunResumesWithoutRerunningFinishedSteps) {

@@ -19,6 +19,7 @@
 #include "common/file_util.h"
 #include "common/json.h"
 #include "common/strings.h"
+#include "common/subprocess.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/chat_service.h"
@@ -319,16 +320,14 @@ TEST_F(ServerTest, TheOfficialOpenAISdkWorksAgainstIt) {
   const std::string modules = StrCat(V4_SOURCE_DIR, "/third_party/npm/node_modules");
   ASSERT_TRUE(std::filesystem::exists(modules + "/openai/package.json"))
       << "scripts/setup.sh installs the openai npm package";
-  const std::string cmd = StrCat("node ", V4_SOURCE_DIR, "/tests/server/openai_sdk_check.cjs ",
-                                 modules, " ", port(), " 2>&1");
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = pclose(p);
-  EXPECT_EQ(st, 0) << out;
-  EXPECT_NE(out.find("all ok"), std::string::npos) << out;
+  ProcessOptions po;
+  po.timeout_seconds = 300;
+  auto r = RunProcess({"node", StrCat(V4_SOURCE_DIR, "/tests/server/openai_sdk_check.cjs"), modules,
+                       std::to_string(port())},
+                      po);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
+  EXPECT_NE(r->out.find("all ok"), std::string::npos) << r->out << r->err;
 }
 
 // The command itself: SIGTERM stops accepting, lets the stream in flight finish, exits 0.

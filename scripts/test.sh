@@ -17,7 +17,10 @@ bash scripts/setup.sh
 step() { printf '\n=== %s ===\n' "$*"; }
 
 step "release build (build/)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# -g1 (functions and lines, enough for perf and backtraces) compiles about a fifth faster than -g.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+  >/dev/null
 ninja -C build -j"$JOBS"
 
 step "tests: release build"
@@ -27,8 +30,10 @@ if [ "${V4_SKIP_SLOW:-0}" = "1" ]; then label_args=(-LE slow); fi
 
 if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
   step "ASan+UBSan build with clang (build-asan/): unit tests and fuzzers"
+  # -O0 with line tables compiles in about half the time of -O1 -g; the tests this stage runs
+  # take about a minute either way, and the reports keep file:line.
   CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_C_FLAGS_DEBUG="-O1 -g" \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only" -DCMAKE_C_FLAGS_DEBUG="-O0 -gline-tables-only" \
     -DV4_SANITIZE=ON -DV4_FUZZ=ON -DV4_ENABLE_CUDA=OFF -DV4_BUILD_BENCH=OFF >/dev/null
   # Only what this stage runs: the unit-labelled test binaries and the fuzzers.
   ninja -C build-asan -j"$JOBS" unit_tests fuzzers

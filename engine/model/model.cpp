@@ -8,6 +8,7 @@
 
 #include "common/stopwatch.h"
 #include "common/strings.h"
+#include "engine/kernels/cpu/attention.h"
 #include "engine/kernels/cpu/ops.h"
 #include "engine/quant/codecs.h"
 
@@ -137,6 +138,12 @@ const Model::Rope& Model::RopeFor(int64_t layer) const {
 
 namespace {
 
+// At least n floats in v, reused across calls: it grows, never shrinks, and its contents are
+// whatever the last call left.
+void ReuseFloats(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
 // Indexer score of one key for one token: sum over heads of w_h * relu(q_h . key), heads in
 // order (the reference's order).
 inline float IndexScore(const float* q, const float* w, const float* key, int64_t heads,
@@ -248,7 +255,12 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
   const bool sim = options_.qat_sim;
   ThreadPool* pool = pool_.get();
 
-  std::vector<float> cq(T * Rq), q(T * H * hd), kv(T * hd);
+  std::vector<float> cq(T * Rq), kv(T * hd);
+  // q and o are the two largest activations (64 MiB each for a 512-token chunk at Flash
+  // widths): fresh allocations would be new pages, zeroed and faulted in on every layer.
+  thread_local std::vector<float> q, o;
+  ReuseFloats(q, T * H * hd);
+  ReuseFloats(o, T * H * hd);
   k::MatMul(aw.wq_a, a.data(), T, cq.data(), pool);
   for (int64_t t = 0; t < T; ++t) {
     k::RmsNorm(cq.data() + t * Rq, aw.q_norm.data(), Rq, eps, cq.data() + t * Rq);
@@ -310,7 +322,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
     }
   }
 
-  std::vector<float> o(T * H * hd, 0.0f), entry(std::max(hd, dI)), scores;
+  std::vector<float> entry(std::max(hd, dI)), scores;
   std::vector<float> row_scratch;
   // Packed history rows are decoded once per call, not once per token: an Append of T tokens
   // reads every indexer key (and every HCA entry) T times.
@@ -421,28 +433,21 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
         }
       }
     }
+    k::SharedRowsAttention att;
+    att.q = q.data() + t * H * hd;
+    att.rows = rows.data();
+    att.n = static_cast<int64_t>(rows.size());
+    att.head_dim = hd;
+    att.sink = aw.sink.data();
+    att.scale = scale;
+    att.o = o.data() + t * H * hd;
     auto head_work = [&](size_t hb, size_t he) {
-      std::vector<float> logit(rows.size());
-      for (size_t h = hb; h < he; ++h) {
-        const float* qh = q.data() + (t * H + h) * hd;
-        float mx = aw.sink[h];
-        for (size_t i = 0; i < rows.size(); ++i) {
-          logit[i] = k::Dot(qh, rows[i], hd) * scale;
-          mx = std::max(mx, logit[i]);
-        }
-        float sum = std::exp(aw.sink[h] - mx);
-        for (size_t i = 0; i < rows.size(); ++i) sum += (logit[i] = std::exp(logit[i] - mx));
-        float* oh = o.data() + (t * H + h) * hd;
-        for (size_t i = 0; i < rows.size(); ++i) {
-          const float p = logit[i] / sum;
-          for (int64_t d = 0; d < hd; ++d) oh[d] += p * rows[i][d];
-        }
-        k::ApplyRope(oh + nope, freqs, pos, true);
-      }
+      k::AttendSharedRows(att, static_cast<int64_t>(hb), static_cast<int64_t>(he));
+      for (size_t h = hb; h < he; ++h) k::ApplyRope(att.o + h * hd + nope, freqs, pos, true);
     };
     // Heads are independent: splitting them over threads changes no bit.
     if (H >= 2 && static_cast<int64_t>(rows.size()) * H * hd >= (1 << 18)) {
-      pool->ParallelFor(static_cast<size_t>(H), 1, head_work);
+      pool->ParallelFor(static_cast<size_t>(H), 4, head_work);
     } else {
       head_work(0, static_cast<size_t>(H));
     }

@@ -2,10 +2,13 @@
 // sizes, plus the reference kernels against DeepSeek's vectors (Hadamard, Sinkhorn, RoPE).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <random>
 
+#include "engine/kernels/cpu/attention.h"
 #include "engine/kernels/cpu/ops.h"
 #include "tests/engine_model/golden_util.h"
 
@@ -24,6 +27,54 @@ TEST(KernelsTest, DotMatchesScalarReferenceBitForBit) {
     for (auto& v : b) v = nd(rng) * 10;
     float x = kernels::Dot(a.data(), b.data(), n), y = kernels::DotScalar(a.data(), b.data(), n);
     EXPECT_EQ(0, std::memcmp(&x, &y, 4)) << "n=" << n << ": " << x << " vs " << y;
+  }
+}
+
+// V4's widths (64 heads x 512, up to a 128-row window plus chosen entries) and odd shapes
+// that leave partial head, row and lane blocks; rows are scattered like the window's.
+TEST(KernelsTest, SharedRowsAttentionMatchesScalarLoopsBitForBit) {
+  struct Shape {
+    int64_t heads, head_dim, n;
+  };
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  for (Shape sh : {Shape{64, 512, 1}, Shape{64, 512, 5}, Shape{64, 512, 131}, Shape{64, 512, 256},
+                   Shape{7, 72, 9}, Shape{3, 8, 4}, Shape{5, 100, 2}}) {
+    std::vector<float> q(sh.heads * sh.head_dim), sink(sh.heads);
+    for (auto& v : q) v = nd(rng);
+    for (auto& v : sink) v = nd(rng);
+    std::vector<std::vector<float>> store(sh.n, std::vector<float>(sh.head_dim));
+    std::vector<const float*> rows;
+    for (int64_t i = sh.n - 1; i >= 0; --i) {
+      for (auto& v : store[i]) v = nd(rng);
+      rows.push_back(store[i].data());
+    }
+    kernels::SharedRowsAttention a;
+    a.q = q.data();
+    a.rows = rows.data();
+    a.n = sh.n;
+    a.head_dim = sh.head_dim;
+    a.sink = sink.data();
+    a.scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+    std::vector<float> want(q.size(), -1.0f), got(q.size(), -2.0f), split(q.size(), -3.0f);
+    a.o = want.data();
+    kernels::AttendSharedRowsScalar(a, 0, sh.heads);
+    a.o = got.data();
+    kernels::AttendSharedRows(a, 0, sh.heads);
+    // Any split of the heads (as threads take them) gives the same bits.
+    a.o = split.data();
+    const int64_t cut = sh.heads / 2 + 1;
+    kernels::AttendSharedRows(a, cut, sh.heads);
+    kernels::AttendSharedRows(a, 0, cut);
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
+        << sh.heads << "x" << sh.head_dim << " over " << sh.n << " rows";
+    EXPECT_EQ(0, std::memcmp(want.data(), split.data(), want.size() * 4));
+    // The probabilities sum to at most 1 (the sink takes the rest): outputs stay in the rows'
+    // range.
+    float lim = 0;
+    for (const auto& r : store)
+      for (float v : r) lim = std::max(lim, std::fabs(v));
+    for (float v : got) ASSERT_LE(std::fabs(v), lim * 1.0001f);
   }
 }
 

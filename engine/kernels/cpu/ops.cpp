@@ -7,6 +7,13 @@
 #include <numeric>
 
 #include "engine/kernels/cpu/packed_matmul.h"
+#include "engine/kernels/cpu/simd_sum.h"
+
+#if !defined(__clang__)
+// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_*): not our code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace v4agent::engine::kernels {
 
@@ -38,12 +45,7 @@ float Dot(const float* a, const float* b, int64_t n) {
     acc = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
                                 acc, m);
   }
-  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc),
-                           _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  __m128 r = _mm_add_ss(d, _mm_shuffle_ps(d, d, 1));
-  return _mm_cvtss_f32(r);
+  return FoldLanes(acc);
 #else
   return DotScalar(a, b, n);
 #endif

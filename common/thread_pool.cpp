@@ -17,8 +17,9 @@ inline void CpuRelax() {
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = static_cast<int>(std::thread::hardware_concurrency());
   if (num_threads <= 0) num_threads = 1;
-  num_threads = std::min(num_threads, 0xFFFF);  // range counts live in 16 bits of next_
-  ranges_.resize(static_cast<size_t>(num_threads));
+  // Range counts live in 16 bits of next_.
+  num_threads = std::min(num_threads, 0xFFFF / kRangesPerThread);
+  ranges_.resize(static_cast<size_t>(num_threads * kRangesPerThread));
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
@@ -51,8 +52,7 @@ void ThreadPool::ParallelFor(size_t n, size_t min_chunk,
                              const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   min_chunk = std::max<size_t>(min_chunk, 1);
-  const size_t parts =
-      std::min<size_t>(static_cast<size_t>(num_threads()), (n + min_chunk - 1) / min_chunk);
+  const size_t parts = std::min<size_t>(ranges_.size(), (n + min_chunk - 1) / min_chunk);
   if (parts <= 1) {
     fn(0, n);
     return;

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "engine/kernels/cpu/attention.h"
+#include "engine/kernels/cpu/indexer.h"
 #include "engine/kernels/cpu/ops.h"
 #include "tests/engine_model/golden_util.h"
 
@@ -75,6 +76,44 @@ TEST(KernelsTest, SharedRowsAttentionMatchesScalarLoopsBitForBit) {
     for (const auto& r : store)
       for (float v : r) lim = std::max(lim, std::fabs(v));
     for (float v : got) ASSERT_LE(std::fabs(v), lim * 1.0001f);
+  }
+}
+
+// V4's indexer (64 heads x 128) and odd shapes; negative dots exercise the ReLU, and some
+// keys are exact zeros (index scores of 0 are common, and ties matter to the top-k).
+TEST(KernelsTest, IndexScoresMatchScalarLoopsBitForBit) {
+  struct Shape {
+    int64_t heads, dim, n;
+  };
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  for (Shape sh : {Shape{64, 128, 1}, Shape{64, 128, 7}, Shape{64, 128, 300}, Shape{3, 40, 9},
+                   Shape{1, 16, 4}, Shape{6, 130, 5}}) {
+    std::vector<float> q(sh.heads * sh.dim), w(sh.heads);
+    for (auto& v : q) v = nd(rng);
+    for (auto& v : w) v = std::fabs(nd(rng));
+    std::vector<std::vector<float>> store(sh.n, std::vector<float>(sh.dim));
+    std::vector<const float*> keys;
+    for (int64_t i = 0; i < sh.n; ++i) {
+      if (i % 5 != 4) {
+        for (auto& v : store[i]) v = nd(rng);
+      }
+      keys.push_back(store[i].data());
+    }
+    const kernels::IndexQuery qy{q.data(), w.data(), sh.heads, sh.dim};
+    std::vector<float> want(sh.n, -1.0f), got(sh.n, -2.0f), parts(sh.n, -3.0f);
+    kernels::IndexScoresScalar(qy, keys.data(), sh.n, want.data());
+    kernels::IndexScores(qy, keys.data(), sh.n, got.data());
+    // Keys split into two calls, as threads and tiles split them.
+    const int64_t cut = sh.n / 3;
+    kernels::IndexScores(qy, keys.data(), cut, parts.data());
+    kernels::IndexScores(qy, keys.data() + cut, sh.n - cut, parts.data() + cut);
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
+        << sh.heads << "x" << sh.dim << " over " << sh.n << " keys";
+    EXPECT_EQ(0, std::memcmp(want.data(), parts.data(), want.size() * 4));
+    if (sh.n > 4) {
+      EXPECT_EQ(got[4], 0.0f);  // a zero key scores 0 under ReLU
+    }
   }
 }
 

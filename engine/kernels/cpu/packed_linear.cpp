@@ -234,16 +234,21 @@ Result<PackedLinear> PackLinear(const Linear& w, ThreadPool* pool) {
   }
   // Whole groups per thread: their tiles share cache lines.
   const int64_t groups = (p.tiles + kGroupTiles - 1) / kGroupTiles;
-  std::vector<Status> errors(static_cast<size_t>(pool->num_threads()));
+  Status first_error;
+  size_t first_begin = static_cast<size_t>(groups);
   std::mutex mu;
   pool->ParallelFor(static_cast<size_t>(groups), 2, [&](size_t b, size_t e) {
     Status s = PackTiles(w, p, static_cast<int64_t>(b) * kGroupTiles,
                          std::min(p.tiles, static_cast<int64_t>(e) * kGroupTiles));
     std::lock_guard<std::mutex> lock(mu);
-    // The error of the lowest tile wins, so the message does not depend on the thread count.
-    if (!s.ok()) errors[b * errors.size() / static_cast<size_t>(groups)] = s;
+    // The error of the lowest tile wins, so the message does not depend on how the ranges
+    // were split or which thread finished first.
+    if (!s.ok() && b < first_begin) {
+      first_begin = b;
+      first_error = s;
+    }
   });
-  for (const Status& s : errors) V4_RETURN_IF_ERROR(s);
+  V4_RETURN_IF_ERROR(first_error);
   return p;
 }
 

@@ -105,10 +105,13 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
   const int64_t tile_begin = row_begin / kTileRows;
   const int64_t tile_end = (row_end + kTileRows - 1) / kTileRows;
   const Isa isa = ActiveIsa();
+  // Threads take whole groups of kGroupTiles tiles (counted from tile 0, as the packed
+  // layout interleaves them), so no cache line of a group's stream is read by two threads.
+  const int64_t group_begin = tile_begin / kGroupTiles;
   auto run = [&](size_t b, size_t e) {
     TileJob job{&w,
-                tile_begin + static_cast<int64_t>(b),
-                tile_begin + static_cast<int64_t>(e),
+                std::max(tile_begin, (group_begin + static_cast<int64_t>(b)) * kGroupTiles),
+                std::min(tile_end, (group_begin + static_cast<int64_t>(e)) * kGroupTiles),
                 row_end,
                 row_begin,
                 x,
@@ -132,9 +135,10 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
   // Waking the other threads costs microseconds: split only work that dwarfs that.
   const int64_t macs = tiles * kTileRows * w.in * tokens;
   if (pool == nullptr || pool->num_threads() == 1 || tiles < 2 || macs < (1 << 17)) {
-    run(0, static_cast<size_t>(tiles));
+    run(0, static_cast<size_t>((tile_end + kGroupTiles - 1) / kGroupTiles - group_begin));
   } else {
-    pool->ParallelFor(static_cast<size_t>(tiles), 1, run);
+    const int64_t groups = (tile_end + kGroupTiles - 1) / kGroupTiles - group_begin;
+    pool->ParallelFor(static_cast<size_t>(groups), 1, run);
   }
 }
 

@@ -354,110 +354,131 @@ void ConvertTile(const PackedLinear& w, int64_t t, float* out, float* scale) {
   }
 }
 
-template <int T>
-void TokensOverTile(const TileJob& job, int64_t t, const float* tile, int64_t tok0) {
+// NT adjacent tiles (16 rows each) x T tokens of accumulators: each weight vector loaded
+// serves T tokens and each broadcast activation NT tiles. Every output is still one fma per
+// weight in increasing k, so the tile and token blocking change no bit (batch-invariant).
+template <int NT, int T>
+void TokensOverTiles(const TileJob& job, int64_t t, const float* tile, int64_t tok0) {
   const int64_t in = job.w->in;
-  __m512 acc[T];
+  __m512 acc[NT][T];
   const float* x[T];
 #pragma GCC unroll 16
   for (int i = 0; i < T; ++i) {
-    acc[i] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int n = 0; n < NT; ++n) acc[n][i] = _mm512_setzero_ps();
     x[i] = job.x + (tok0 + i) * job.x_stride;
   }
   for (int64_t k = 0; k < in; ++k) {
-    const __m512 wv = _mm512_load_ps(tile + k * kTileRows);
+    __m512 wv[NT];
+#pragma GCC unroll 2
+    for (int n = 0; n < NT; ++n) wv[n] = _mm512_load_ps(tile + (n * in + k) * kTileRows);
 #pragma GCC unroll 16
-    for (int i = 0; i < T; ++i) acc[i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i][k]), acc[i]);
+    for (int i = 0; i < T; ++i) {
+      const __m512 xv = _mm512_set1_ps(x[i][k]);
+#pragma GCC unroll 2
+      for (int n = 0; n < NT; ++n) acc[n][i] = _mm512_fmadd_ps(wv[n], xv, acc[n][i]);
+    }
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < T; ++i) Store(job, t, tok0 + i, acc[i]);
+  for (int i = 0; i < T; ++i) {
+#pragma GCC unroll 2
+    for (int n = 0; n < NT; ++n) Store(job, t + n, tok0 + i, acc[n][i]);
+  }
 }
 
 // FP4's order: a partial sum per 32-column block, scaled into the accumulator.
-template <int T>
-void TokensOverTileBlocked(const TileJob& job, int64_t t, const float* tile, const float* scale,
-                           int64_t tok0) {
-  const int64_t in = job.w->in;
-  __m512 acc[T];
+template <int NT, int T>
+void TokensOverTilesBlocked(const TileJob& job, int64_t t, const float* tile, const float* scale,
+                            int64_t tok0) {
+  const int64_t in = job.w->in, blocks = in / kFp4Block;
+  __m512 acc[NT][T];
   const float* x[T];
 #pragma GCC unroll 16
   for (int i = 0; i < T; ++i) {
-    acc[i] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int n = 0; n < NT; ++n) acc[n][i] = _mm512_setzero_ps();
     x[i] = job.x + (tok0 + i) * job.x_stride;
   }
-  for (int64_t b = 0; b < in / kFp4Block; ++b) {
-    __m512 part[T];
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512 part[NT][T];
 #pragma GCC unroll 16
-    for (int i = 0; i < T; ++i) part[i] = _mm512_setzero_ps();
-    for (int64_t k = b * kFp4Block; k < (b + 1) * kFp4Block; ++k) {
-      const __m512 wv = _mm512_load_ps(tile + k * kTileRows);
-#pragma GCC unroll 16
-      for (int i = 0; i < T; ++i) part[i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i][k]), part[i]);
+    for (int i = 0; i < T; ++i) {
+#pragma GCC unroll 2
+      for (int n = 0; n < NT; ++n) part[n][i] = _mm512_setzero_ps();
     }
-    const __m512 s = _mm512_load_ps(scale + b * kTileRows);
+    for (int64_t k = b * kFp4Block; k < (b + 1) * kFp4Block; ++k) {
+      __m512 wv[NT];
+#pragma GCC unroll 2
+      for (int n = 0; n < NT; ++n) wv[n] = _mm512_load_ps(tile + (n * in + k) * kTileRows);
 #pragma GCC unroll 16
-    for (int i = 0; i < T; ++i) acc[i] = _mm512_fmadd_ps(part[i], s, acc[i]);
+      for (int i = 0; i < T; ++i) {
+        const __m512 xv = _mm512_set1_ps(x[i][k]);
+#pragma GCC unroll 2
+        for (int n = 0; n < NT; ++n) part[n][i] = _mm512_fmadd_ps(wv[n], xv, part[n][i]);
+      }
+    }
+#pragma GCC unroll 2
+    for (int n = 0; n < NT; ++n) {
+      const __m512 s = _mm512_load_ps(scale + (n * blocks + b) * kTileRows);
+#pragma GCC unroll 16
+      for (int i = 0; i < T; ++i) acc[n][i] = _mm512_fmadd_ps(part[n][i], s, acc[n][i]);
+    }
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < T; ++i) Store(job, t, tok0 + i, acc[i]);
+  for (int i = 0; i < T; ++i) {
+#pragma GCC unroll 2
+    for (int n = 0; n < NT; ++n) Store(job, t + n, tok0 + i, acc[n][i]);
+  }
 }
 
-template <int T>
+template <int NT, int T>
 void TokenBlock(const TileJob& job, int64_t t, const float* tile, const float* scale,
                 int64_t tok0) {
   if (job.w->format == WeightFormat::kFP4) {
-    TokensOverTileBlocked<T>(job, t, tile, scale, tok0);
+    TokensOverTilesBlocked<NT, T>(job, t, tile, scale, tok0);
   } else {
-    TokensOverTile<T>(job, t, tile, tok0);
+    TokensOverTiles<NT, T>(job, t, tile, tok0);
+  }
+}
+
+// The last `left` (< T) tokens, with a block of exactly that many.
+template <int NT, int T>
+void TokenRemainder(const TileJob& job, int64_t t, const float* tile, const float* scale,
+                    int64_t tok0, int64_t left) {
+  if (left == T) return TokenBlock<NT, T>(job, t, tile, scale, tok0);
+  if constexpr (T > 1) TokenRemainder<NT, T - 1>(job, t, tile, scale, tok0, left);
+}
+
+// Tokens [0, job.tokens) over NT converted tiles, T at a time: as many accumulators as the
+// 32 registers hold beside the weights (FP4 also keeps a partial sum per accumulator).
+template <int NT, int T>
+void TokenBlocks(const TileJob& job, int64_t t, const float* tile, const float* scale) {
+  int64_t tok = 0;
+  for (; tok + T <= job.tokens; tok += T) TokenBlock<NT, T>(job, t, tile, scale, tok);
+  if (tok < job.tokens) {
+    TokenRemainder<NT, T - 1>(job, t, tile, scale, tok, job.tokens - tok);
   }
 }
 
 void Gemm(const TileJob& job) {
-  const int64_t in = job.w->in;
-  float* tile =
-      ScratchFloats(static_cast<size_t>(in * kTileRows + (in / kFp4Block + 1) * kTileRows));
-  float* scale = tile + in * kTileRows;
-  for (int64_t t = job.tile_begin; t < job.tile_end; ++t) {
+  const int64_t in = job.w->in, scale_rows = in / kFp4Block + 1;
+  // Two converted tiles, then their FP4 block scales.
+  float* tile = ScratchFloats(static_cast<size_t>(2 * (in + scale_rows) * kTileRows));
+  float* scale = tile + 2 * in * kTileRows;
+  const bool fp4 = job.w->format == WeightFormat::kFP4;
+  int64_t t = job.tile_begin;
+  for (; t + 2 <= job.tile_end; t += 2) {
     ConvertTile(*job.w, t, tile, scale);
-    int64_t tok = 0;
-    for (; tok + 12 <= job.tokens; tok += 12) TokenBlock<12>(job, t, tile, scale, tok);
-    switch (job.tokens - tok) {
-      case 11:
-        TokenBlock<11>(job, t, tile, scale, tok);
-        break;
-      case 10:
-        TokenBlock<10>(job, t, tile, scale, tok);
-        break;
-      case 9:
-        TokenBlock<9>(job, t, tile, scale, tok);
-        break;
-      case 8:
-        TokenBlock<8>(job, t, tile, scale, tok);
-        break;
-      case 7:
-        TokenBlock<7>(job, t, tile, scale, tok);
-        break;
-      case 6:
-        TokenBlock<6>(job, t, tile, scale, tok);
-        break;
-      case 5:
-        TokenBlock<5>(job, t, tile, scale, tok);
-        break;
-      case 4:
-        TokenBlock<4>(job, t, tile, scale, tok);
-        break;
-      case 3:
-        TokenBlock<3>(job, t, tile, scale, tok);
-        break;
-      case 2:
-        TokenBlock<2>(job, t, tile, scale, tok);
-        break;
-      case 1:
-        TokenBlock<1>(job, t, tile, scale, tok);
-        break;
-      default:
-        break;
+    ConvertTile(*job.w, t + 1, tile + in * kTileRows, scale + (in / kFp4Block) * kTileRows);
+    if (fp4) {
+      TokenBlocks<2, 6>(job, t, tile, scale);
+    } else {
+      TokenBlocks<2, 12>(job, t, tile, scale);
     }
+  }
+  if (t < job.tile_end) {
+    ConvertTile(*job.w, t, tile, scale);
+    TokenBlocks<1, 12>(job, t, tile, scale);
   }
 }
 

@@ -508,48 +508,80 @@ void Model::Moe(const BlockWeights& w, std::span<const int32_t> tokens, int64_t 
       TraceRow(trace, StrCat("layers.", w.layer, ".moe_weights"), gw.data() + t * K, K);
     }
   }
-  out.assign(T * D, 0.0f);
-  auto run_expert = [&](const ExpertWeights& ew, const std::vector<int64_t>& toks,
-                        const std::vector<float>& weights) {
-    const int64_t n = static_cast<int64_t>(toks.size());
-    std::vector<float> x(n * D), h1(n * ew.w1.out), h3(n * ew.w3.out), y(n * D);
-    for (int64_t i = 0; i < n; ++i) std::copy_n(f.data() + toks[i] * D, D, x.data() + i * D);
-    k::MatMul(ew.w1, x.data(), n, h1.data(), pool);
-    k::MatMul(ew.w3, x.data(), n, h3.data(), pool);
-    const int64_t width = ew.w1.out;
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < width; ++j) {
-        float up = std::clamp(h3[i * width + j], -limit, limit);
-        float gate = std::min(h1[i * width + j], limit);
-        h1[i * width + j] = k::Silu(gate) * up * weights[i];
-      }
-    }
-    k::MatMul(ew.w2, h1.data(), n, y.data(), pool);
-    for (int64_t i = 0; i < n; ++i) {
-      float* o = out.data() + toks[i] * D;
-      for (int64_t d = 0; d < D; ++d) o[d] += y[i * D + d];
-    }
-  };
-  // Experts in id order: each token's routed outputs are summed in that fixed order.
-  for (int64_t e = 0; e < E; ++e) {
+  // Each expert with tokens (in id order, then the shared expert): its tokens' inputs, gate
+  // and up projections, SwiGLU with the clamp and the routing weight, down projection.
+  struct ExpertRun {
+    const ExpertWeights* ew;
     std::vector<int64_t> toks;
-    std::vector<float> weights;
+    std::vector<float> weights, x, h1, h3, y;
+  };
+  std::vector<ExpertRun> runs;
+  for (int64_t e = 0; e < E; ++e) {
+    ExpertRun r{&mw.experts[e], {}, {}, {}, {}, {}, {}};
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t i = 0; i < K; ++i) {
         if (idx[t * K + i] == e) {
-          toks.push_back(t);
-          weights.push_back(gw[t * K + i]);
+          r.toks.push_back(t);
+          r.weights.push_back(gw[t * K + i]);
         }
       }
     }
-    if (!toks.empty()) run_expert(mw.experts[e], toks, weights);
+    if (!r.toks.empty()) runs.push_back(std::move(r));
+  }
+  if (mw.has_shared) {
+    ExpertRun r{&mw.shared,
+                std::vector<int64_t>(static_cast<size_t>(T)),
+                std::vector<float>(static_cast<size_t>(T), 1.0f),
+                {},
+                {},
+                {},
+                {}};
+    for (int64_t t = 0; t < T; ++t) r.toks[t] = t;
+    runs.push_back(std::move(r));
+  }
+  // A few tokens (decode): all experts' gate and up projections in one parallel region, then
+  // all down projections, since a region per small matrix costs a wait each. Many tokens
+  // (prefill): one expert at a time, so only one expert's activations are held at once.
+  const size_t wave = T <= 16 ? runs.size() : 1;
+  out.assign(T * D, 0.0f);
+  std::vector<k::MatMulJob> jobs;
+  for (size_t w0 = 0; w0 < runs.size(); w0 += wave) {
+    const std::span<ExpertRun> batch(runs.data() + w0, std::min(wave, runs.size() - w0));
+    jobs.clear();
+    for (ExpertRun& r : batch) {
+      const int64_t n = static_cast<int64_t>(r.toks.size());
+      r.x.resize(n * D);
+      for (int64_t i = 0; i < n; ++i) std::copy_n(f.data() + r.toks[i] * D, D, r.x.data() + i * D);
+      r.h1.resize(n * r.ew->w1.out);
+      r.h3.resize(n * r.ew->w3.out);
+      r.y.resize(n * D);
+      jobs.push_back({&r.ew->w1, r.x.data(), n, r.h1.data()});
+      jobs.push_back({&r.ew->w3, r.x.data(), n, r.h3.data()});
+    }
+    k::MatMulBatch(jobs, pool);
+    jobs.clear();
+    for (ExpertRun& r : batch) {
+      const int64_t n = static_cast<int64_t>(r.toks.size()), width = r.ew->w1.out;
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < width; ++j) {
+          float up = std::clamp(r.h3[i * width + j], -limit, limit);
+          float gate = std::min(r.h1[i * width + j], limit);
+          r.h1[i * width + j] = k::Silu(gate) * up * r.weights[i];
+        }
+      }
+      jobs.push_back({&r.ew->w2, r.h1.data(), n, r.y.data()});
+    }
+    k::MatMulBatch(jobs, pool);
+    // Each token's expert outputs are summed in expert order whatever the waves.
+    for (ExpertRun& r : batch) {
+      for (size_t i = 0; i < r.toks.size(); ++i) {
+        float* o = out.data() + r.toks[i] * D;
+        for (int64_t d = 0; d < D; ++d) o[d] += r.y[i * D + d];
+      }
+      r = ExpertRun{r.ew, {}, {}, {}, {}, {}, {}};  // frees its activations
+    }
   }
   (void)I;
-  if (mw.has_shared) {
-    std::vector<int64_t> toks(static_cast<size_t>(T));
-    for (int64_t t = 0; t < T; ++t) toks[t] = t;
-    run_expert(mw.shared, toks, std::vector<float>(static_cast<size_t>(T), 1.0f));
-  }
 }
 
 void Model::Block(const BlockWeights& w, SequenceCache& cache, std::span<const int32_t> tokens,

@@ -77,6 +77,18 @@ void MatMulRows(const Linear& w, int64_t row_begin, int64_t row_end, const float
   }
 }
 
+void MatMulBatch(std::span<const MatMulJob> jobs, ThreadPool* pool) {
+  std::vector<PackedProduct> packed;
+  for (const MatMulJob& j : jobs) {
+    if (j.w->packed == nullptr) {
+      for (const MatMulJob& k : jobs) MatMul(*k.w, k.x, k.tokens, k.y, pool);
+      return;
+    }
+    packed.push_back(PackedProduct{j.w->packed, j.x, j.tokens, j.y});
+  }
+  PackedMatMulBatch(packed.data(), static_cast<int64_t>(packed.size()), pool);
+}
+
 void MatMul(const Linear& w, const float* x, int64_t tokens, float* y, ThreadPool* pool) {
   MatMulRows(w, 0, w.out, x, w.in, tokens, y, w.out, pool);
 }

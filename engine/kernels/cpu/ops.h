@@ -25,6 +25,16 @@ float DotScalar(const float* a, const float* b, int64_t n);
 // packed copy (numerics fast) the fast kernels of packed_matmul.h run instead. `pool` may be
 // null.
 void MatMul(const Linear& w, const float* x, int64_t tokens, float* y, ThreadPool* pool);
+// Several whole products at once, each exactly as MatMul computes it: y = W x with
+// x [tokens, W.in] and y [tokens, W.out]. When every W has a packed copy they share one
+// parallel region (decode's MoE: one wait for all experts' gate and up projections).
+struct MatMulJob {
+  const Linear* w;
+  const float* x;
+  int64_t tokens;
+  float* y;
+};
+void MatMulBatch(std::span<const MatMulJob> jobs, ThreadPool* pool);
 // Rows [row_begin, row_end) of W only, into y[t, 0 .. row_end-row_begin) with row stride
 // `y_stride` (used by grouped projections).
 void MatMulRows(const Linear& w, int64_t row_begin, int64_t row_end, const float* x,

@@ -1,5 +1,6 @@
 #include "engine/kernels/cpu/packed_matmul.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <vector>
@@ -99,6 +100,51 @@ void RunTilesScalar(const TileJob& job) {
   }
 }
 
+namespace {
+
+void RunTiles(Isa isa, const TileJob& job) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return RunTilesAvx512(job);
+    case Isa::kAvx2:
+      return RunTilesAvx2(job);
+    case Isa::kScalar:
+      return RunTilesScalar(job);
+  }
+}
+
+int64_t GroupsOf(const PackedLinear& w) { return (w.tiles + kGroupTiles - 1) / kGroupTiles; }
+
+}  // namespace
+
+void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool) {
+  std::vector<int64_t> first(static_cast<size_t>(count + 1), 0);
+  int64_t macs = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const PackedLinear& w = *products[i].w;
+    first[i + 1] = first[i] + GroupsOf(w);
+    macs += w.out * w.in * products[i].tokens;
+  }
+  const Isa isa = ActiveIsa();
+  auto run = [&](size_t b, size_t e) {
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t gb = std::max<int64_t>(static_cast<int64_t>(b), first[i]) - first[i];
+      const int64_t ge = std::min<int64_t>(static_cast<int64_t>(e), first[i + 1]) - first[i];
+      if (gb >= ge) continue;
+      const PackedProduct& p = products[i];
+      const PackedLinear& w = *p.w;
+      RunTiles(isa, TileJob{&w, gb * kGroupTiles, std::min(w.tiles, ge * kGroupTiles), w.out, 0,
+                            p.x, w.in, p.tokens, p.y, w.out});
+    }
+  };
+  const size_t total = static_cast<size_t>(first[count]);
+  if (pool == nullptr || pool->num_threads() == 1 || total < 2 || macs < (1 << 17)) {
+    run(0, total);
+  } else {
+    pool->ParallelFor(total, 1, run);
+  }
+}
+
 void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, const float* x,
                   int64_t x_stride, int64_t tokens, float* y, int64_t y_stride, ThreadPool* pool) {
   V4_CHECK(row_begin % kTileRows == 0 && row_begin <= row_end && row_end <= w.out);
@@ -119,17 +165,7 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
                 tokens,
                 y,
                 y_stride};
-    switch (isa) {
-      case Isa::kAvx512:
-        RunTilesAvx512(job);
-        break;
-      case Isa::kAvx2:
-        RunTilesAvx2(job);
-        break;
-      case Isa::kScalar:
-        RunTilesScalar(job);
-        break;
-    }
+    RunTiles(isa, job);
   };
   const int64_t tiles = tile_end - tile_begin;
   // Waking the other threads costs microseconds: split only work that dwarfs that.

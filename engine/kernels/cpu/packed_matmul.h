@@ -27,6 +27,18 @@ void ForceIsa(Isa isa);
 void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, const float* x,
                   int64_t x_stride, int64_t tokens, float* y, int64_t y_stride, ThreadPool* pool);
 
+// Several whole products y = W x (x: [tokens, W.in], y: [tokens, W.out]) in one parallel
+// region: threads take groups of tiles from all of them, so a layer's small matrices (an
+// MoE's experts in decode) cost one wake-up and one wait instead of one per matrix. Each
+// output is computed exactly as PackedMatMul computes it.
+struct PackedProduct {
+  const PackedLinear* w;
+  const float* x;
+  int64_t tokens;
+  float* y;
+};
+void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool);
+
 // One thread's share: tiles [tile_begin, tile_end) of the call above.
 struct TileJob {
   const PackedLinear* w;

@@ -358,7 +358,8 @@ void ConvertTile(const PackedLinear& w, int64_t t, float* out, float* scale) {
 // serves T tokens and each broadcast activation NT tiles. Every output is still one fma per
 // weight in increasing k, so the tile and token blocking change no bit (batch-invariant).
 template <int NT, int T>
-void TokensOverTiles(const TileJob& job, int64_t t, const float* tile, int64_t tok0) {
+requires(NT == 1 || NT == 2) void TokensOverTiles(const TileJob& job, int64_t t, const float* tile,
+                                                  int64_t tok0) {
   const int64_t in = job.w->in;
   __m512 acc[NT][T];
   const float* x[T];
@@ -369,14 +370,13 @@ void TokensOverTiles(const TileJob& job, int64_t t, const float* tile, int64_t t
     x[i] = job.x + (tok0 + i) * job.x_stride;
   }
   for (int64_t k = 0; k < in; ++k) {
-    __m512 wv[NT];
-#pragma GCC unroll 2
-    for (int n = 0; n < NT; ++n) wv[n] = _mm512_load_ps(tile + (n * in + k) * kTileRows);
+    const __m512 w0 = _mm512_load_ps(tile + k * kTileRows);
+    const __m512 w1 = NT > 1 ? _mm512_load_ps(tile + (in + k) * kTileRows) : w0;
 #pragma GCC unroll 16
     for (int i = 0; i < T; ++i) {
       const __m512 xv = _mm512_set1_ps(x[i][k]);
-#pragma GCC unroll 2
-      for (int n = 0; n < NT; ++n) acc[n][i] = _mm512_fmadd_ps(wv[n], xv, acc[n][i]);
+      acc[0][i] = _mm512_fmadd_ps(w0, xv, acc[0][i]);
+      if constexpr (NT > 1) acc[NT - 1][i] = _mm512_fmadd_ps(w1, xv, acc[NT - 1][i]);
     }
   }
 #pragma GCC unroll 16
@@ -388,8 +388,9 @@ void TokensOverTiles(const TileJob& job, int64_t t, const float* tile, int64_t t
 
 // FP4's order: a partial sum per 32-column block, scaled into the accumulator.
 template <int NT, int T>
-void TokensOverTilesBlocked(const TileJob& job, int64_t t, const float* tile, const float* scale,
-                            int64_t tok0) {
+requires(NT == 1 || NT == 2) void TokensOverTilesBlocked(const TileJob& job, int64_t t,
+                                                         const float* tile, const float* scale,
+                                                         int64_t tok0) {
   const int64_t in = job.w->in, blocks = in / kFp4Block;
   __m512 acc[NT][T];
   const float* x[T];
@@ -407,14 +408,14 @@ void TokensOverTilesBlocked(const TileJob& job, int64_t t, const float* tile, co
       for (int n = 0; n < NT; ++n) part[n][i] = _mm512_setzero_ps();
     }
     for (int64_t k = b * kFp4Block; k < (b + 1) * kFp4Block; ++k) {
-      __m512 wv[NT];
-#pragma GCC unroll 2
-      for (int n = 0; n < NT; ++n) wv[n] = _mm512_load_ps(tile + (n * in + k) * kTileRows);
+      // Two named vectors, not an array: GCC kept an array of two in memory here.
+      const __m512 w0 = _mm512_load_ps(tile + k * kTileRows);
+      const __m512 w1 = NT > 1 ? _mm512_load_ps(tile + (in + k) * kTileRows) : w0;
 #pragma GCC unroll 16
       for (int i = 0; i < T; ++i) {
         const __m512 xv = _mm512_set1_ps(x[i][k]);
-#pragma GCC unroll 2
-        for (int n = 0; n < NT; ++n) part[n][i] = _mm512_fmadd_ps(wv[n], xv, part[n][i]);
+        part[0][i] = _mm512_fmadd_ps(w0, xv, part[0][i]);
+        if constexpr (NT > 1) part[NT - 1][i] = _mm512_fmadd_ps(w1, xv, part[NT - 1][i]);
       }
     }
 #pragma GCC unroll 2
@@ -471,7 +472,7 @@ void Gemm(const TileJob& job) {
     ConvertTile(*job.w, t, tile, scale);
     ConvertTile(*job.w, t + 1, tile + in * kTileRows, scale + (in / kFp4Block) * kTileRows);
     if (fp4) {
-      TokenBlocks<2, 6>(job, t, tile, scale);
+      TokenBlocks<2, 5>(job, t, tile, scale);
     } else {
       TokenBlocks<2, 12>(job, t, tile, scale);
     }

@@ -334,28 +334,41 @@ std::vector<int32_t> Tokens(int64_t n, int64_t vocab) {
   return t;
 }
 
-// Tokens per second of greedy decode after a 16-token prompt.
+// Tokens per second of greedy decode after a 16-token prompt: the best of three runs of
+// `steps` tokens, as the read bandwidth it is compared with is the best of five passes (this
+// VM's neighbours move both by +-15% from one second to the next).
 double Decode(Model& m, int64_t steps) {
   auto cache = m.NewCache();
   std::vector<float> logits;
   auto prompt = Tokens(16, m.config().vocab_size);
   if (!m.Forward(*cache, prompt, false, &logits).ok()) std::exit(1);
-  Stopwatch sw;
-  for (int64_t i = 0; i < steps; ++i) {
-    const int32_t next =
-        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (!m.Forward(*cache, std::span<const int32_t>(&next, 1), false, &logits).ok()) std::exit(1);
+  double best = 0;
+  for (int run = 0; run < 3; ++run) {
+    Stopwatch sw;
+    for (int64_t i = 0; i < steps; ++i) {
+      const int32_t next =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      if (!m.Forward(*cache, std::span<const int32_t>(&next, 1), false, &logits).ok()) {
+        std::exit(1);
+      }
+    }
+    best = std::max(best, steps / sw.ElapsedSeconds());
   }
-  return steps / sw.ElapsedSeconds();
+  return best;
 }
 
+// Tokens per second of one prefill of `tokens` tokens: the better of two, each on a new cache.
 double Prefill(Model& m, int64_t tokens) {
-  auto cache = m.NewCache();
-  std::vector<float> logits;
   auto t = Tokens(tokens, m.config().vocab_size);
-  Stopwatch sw;
-  if (!m.Forward(*cache, t, false, &logits).ok()) std::exit(1);
-  return tokens / sw.ElapsedSeconds();
+  double best = 0;
+  for (int run = 0; run < 2; ++run) {
+    auto cache = m.NewCache();
+    std::vector<float> logits;
+    Stopwatch sw;
+    if (!m.Forward(*cache, t, false, &logits).ok()) std::exit(1);
+    best = std::max(best, tokens / sw.ElapsedSeconds());
+  }
+  return best;
 }
 
 void ModelFigures(const Machine& mach, const std::string& dir, int64_t decode_tokens) {

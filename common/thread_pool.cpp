@@ -52,16 +52,21 @@ void ThreadPool::ParallelFor(size_t n, size_t min_chunk,
                              const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   min_chunk = std::max<size_t>(min_chunk, 1);
-  const size_t parts = std::min<size_t>(ranges_.size(), (n + min_chunk - 1) / min_chunk);
-  if (parts <= 1) {
+  if ((n + min_chunk - 1) / min_chunk <= 1) {
     fn(0, n);
     return;
   }
-  const size_t base = n / parts, extra = n % parts;
-  size_t begin = 0;
-  for (size_t p = 0; p < parts; ++p) {
-    const size_t len = base + (p < extra ? 1 : 0);
-    ranges_[p] = {begin, begin + len};
+  // Guided sizes: each range a 1/(2 x threads) share of what is left (at least min_chunk), so
+  // the last ranges are small and a thread that finishes early never waits long for the
+  // others; the last range takes whatever the cap leaves.
+  const size_t share = 2 * static_cast<size_t>(num_threads());
+  size_t parts = 0, begin = 0;
+  while (begin < n) {
+    const size_t left = n - begin;
+    size_t len =
+        parts + 1 == ranges_.size() ? left : std::max(min_chunk, (left + share - 1) / share);
+    len = std::min(len, left);
+    ranges_[parts++] = {begin, begin + len};
     begin += len;
   }
   job_ = &fn;

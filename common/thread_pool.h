@@ -34,10 +34,10 @@ class ThreadPool {
   int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end) over [0, n) split into contiguous ranges of at least `min_chunk`
-  // items, up to kRangesPerThread per thread, which threads claim as they finish the last
-  // one (a thread slowed by the VM or a late wake-up takes fewer); the calling thread takes
-  // part. Returns when all are done.
-  static constexpr int kRangesPerThread = 4;
+  // items, up to kRangesPerThread per thread, largest first, which threads claim as they
+  // finish the last one (a thread slowed by the VM or a late wake-up takes fewer); the
+  // calling thread takes part. Returns when all are done.
+  static constexpr int kRangesPerThread = 8;
   void ParallelFor(size_t n, size_t min_chunk,
                    const std::function<void(size_t begin, size_t end)>& fn);
 

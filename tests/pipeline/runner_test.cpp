@@ -181,9 +181,13 @@ steps:
       parallel: 2
       steps:
         - id: work
-          # Each item records when it ran; overlapping intervals show two at once.
+          # Each item records when it ran; overlapping intervals show two at once. An item
+          # first waits (up to 20 s) until two items have started, so a slow sandbox start
+          # on a loaded machine cannot hide the overlap, while serial runs still show none.
           run: |
-            start=$(date +%s%N); sleep 0.6; end=$(date +%s%N)
+            touch "started-${{ loop.index }}"
+            for i in $(seq 200); do [ "$(ls started-* | wc -l)" -ge 2 ] && break; sleep 0.1; done
+            start=$(date +%s%N); sleep 0.3; end=$(date +%s%N)
             echo "${{ pkg }} $start $end" >> "times-${{ loop.index }}.txt"
             echo "${{ pkg }}"
         - id: check

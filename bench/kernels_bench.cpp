@@ -357,6 +357,39 @@ double Decode(Model& m, int64_t steps) {
   return best;
 }
 
+// Aggregate tokens per second of decode steps of `batch` sequences at once (ForwardBatch,
+// what a server's continuous batching runs), each after its own 16-token prompt: the better
+// of two runs of `steps` steps.
+double DecodeBatch(Model& m, int64_t batch, int64_t steps) {
+  std::vector<std::unique_ptr<SequenceCache>> caches;
+  std::vector<SequenceCache*> ptrs;
+  std::vector<int32_t> next;
+  std::vector<float> logits;
+  for (int64_t b = 0; b < batch; ++b) {
+    caches.push_back(m.NewCache());
+    ptrs.push_back(caches.back().get());
+    auto prompt = Tokens(16 + b, m.config().vocab_size);
+    if (!m.Forward(*caches.back(), prompt, false, &logits).ok()) std::exit(1);
+    next.push_back(
+        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+  }
+  const int64_t V = m.config().vocab_size;
+  double best = 0;
+  for (int run = 0; run < 2; ++run) {
+    Stopwatch sw;
+    for (int64_t i = 0; i < steps; ++i) {
+      if (!m.ForwardBatch(ptrs, next, &logits).ok()) std::exit(1);
+      for (int64_t b = 0; b < batch; ++b) {
+        next[b] = static_cast<int32_t>(
+            std::max_element(logits.begin() + b * V, logits.begin() + (b + 1) * V) -
+            (logits.begin() + b * V));
+      }
+    }
+    best = std::max(best, batch * steps / sw.ElapsedSeconds());
+  }
+  return best;
+}
+
 // Tokens per second of one prefill of `tokens` tokens: the better of two, each on a new cache.
 double Prefill(Model& m, int64_t tokens) {
   auto t = Tokens(tokens, m.config().vocab_size);
@@ -388,6 +421,13 @@ void ModelFigures(const Machine& mach, const std::string& dir, int64_t decode_to
     }
     fast_decode[threads] = Decode(*fast, decode_tokens);
     if (threads == 2) {
+      const double one = DecodeBatch(*fast, 1, 16);
+      std::printf("decode of B sequences at once (ForwardBatch), 2 threads, aggregate:");
+      for (int64_t b : {1, 2, 4, 8}) {
+        const double r = b == 1 ? one : DecodeBatch(*fast, b, 16);
+        std::printf(" B=%lld %.1f tok/s (%.2fx)%s", static_cast<long long>(b), r, r / one,
+                    b == 8 ? "\n" : ",");
+      }
       const double p512 = Prefill(*fast, 512);
       const double gflops = p512 * 2.0 * params / 1e9;
       std::printf(

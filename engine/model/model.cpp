@@ -242,7 +242,16 @@ bool CompressorPush(CompressorState& st, int64_t width, const float* u, const fl
 
 }  // namespace
 
-void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, int64_t T,
+Model::RowPlaces Model::OneSequence(SequenceCache& cache, int64_t start, int64_t T) {
+  RowPlaces places;
+  places.caches.assign(static_cast<size_t>(T), &cache);
+  places.positions.resize(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) places.positions[t] = start + t;
+  places.one_sequence = true;
+  return places;
+}
+
+void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
                       const std::vector<float>& a, std::vector<float>& out, Trace* trace) {
   const ModelConfig& c = config_;
   const AttentionWeights& aw = w.attn;
@@ -266,7 +275,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
   k::MatMul(aw.wq_b, cq.data(), T, q.data(), pool);
   k::MatMul(aw.wkv, a.data(), T, kv.data(), pool);
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t pos = start_pos + t;
+    const int64_t pos = places.positions[t];
     for (int64_t h = 0; h < H; ++h) {
       float* qh = q.data() + (t * H + h) * hd;
       k::RmsNorm(qh, nullptr, hd, eps, qh);
@@ -289,7 +298,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
     k::MatMul(cw->wkv, a.data(), T, cu.data(), pool);
     k::MatMul(cw->wgate, a.data(), T, cs.data(), pool);
     for (int64_t t = 0; t < T; ++t) {
-      const float* ape = cw->ape.data() + ((start_pos + t) % cw->ratio) * cw->wgate.out;
+      const float* ape = cw->ape.data() + (places.positions[t] % cw->ratio) * cw->wgate.out;
       for (int64_t r = 0; r < cw->wgate.out; ++r) cs[t * cw->wgate.out + r] += ape[r];
     }
   }
@@ -300,7 +309,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
     k::MatMul(icw.wkv, a.data(), T, iu.data(), pool);
     k::MatMul(icw.wgate, a.data(), T, is.data(), pool);
     for (int64_t t = 0; t < T; ++t) {
-      const float* ape = icw.ape.data() + ((start_pos + t) % icw.ratio) * icw.wgate.out;
+      const float* ape = icw.ape.data() + (places.positions[t] % icw.ratio) * icw.wgate.out;
       for (int64_t r = 0; r < icw.wgate.out; ++r) is[t * icw.wgate.out + r] += ape[r];
     }
     iq.resize(T * HI * dI);
@@ -312,7 +321,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t h = 0; h < HI; ++h) {
         float* qh = iq.data() + (t * HI + h) * dI;
-        k::ApplyRope(qh + (dI - c.qk_rope_head_dim), freqs, start_pos + t, false);
+        k::ApplyRope(qh + (dI - c.qk_rope_head_dim), freqs, places.positions[t], false);
         k::HadamardRotate(qh, dI);
         if (sim) quant::Fp4Simulate({qh, static_cast<size_t>(dI)}, 32);
         iw[t * HI + h] *= wscale;
@@ -324,14 +333,20 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
   std::vector<float> row_scratch;
   // Packed history rows are decoded once per call, not once per token: an Append of T tokens
   // reads every indexer key (and every HCA entry) T times.
-  DecodedRows keys_f32, entries_f32;
-  const int64_t keys_before = iwts ? lc.index_keys.size() : 0;
+  // (Several sequences: one decoded view each, and no tile shared between their rows.)
+  const size_t views = places.one_sequence ? 1 : static_cast<size_t>(T);
+  std::vector<DecodedRows> keys_views(views), entry_views(views);
+  const int64_t keys_before =
+      iwts && places.one_sequence ? places.layer(0, w.layer).index_keys.size() : 0;
   std::vector<float> tile_scores;
   int64_t tile_t0 = 0, tile_n = 0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<int32_t> selected;
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t pos = start_pos + t;
+    const int64_t pos = places.positions[t];
+    LayerCache& lc = places.layer(t, w.layer);
+    DecodedRows& keys_f32 = keys_views[places.one_sequence ? 0 : t];
+    DecodedRows& entries_f32 = entry_views[places.one_sequence ? 0 : t];
     std::copy(kv.begin() + t * hd, kv.begin() + (t + 1) * hd, lc.window.begin() + (pos % W) * hd);
     if (iwts) {
       if (CompressorPush(lc.index_compressor, dI, iu.data() + t * iwts->compressor.wkv.out,
@@ -394,7 +409,7 @@ void Model::Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, 
       }
       selected = k::TopKStable(scores.data(), n_keys, c.index_topk);
       if (trace) {
-        const int64_t slots = std::min<int64_t>(c.index_topk, (start_pos + T) / 4);
+        const int64_t slots = std::min<int64_t>(c.index_topk, (places.positions[0] + T) / 4);
         std::vector<float> row(static_cast<size_t>(std::max<int64_t>(slots, 0)), -1.0f);
         for (size_t i = 0; i < selected.size() && i < row.size(); ++i)
           row[i] = static_cast<float>(selected[i]);
@@ -584,8 +599,8 @@ void Model::Moe(const BlockWeights& w, std::span<const int32_t> tokens, int64_t 
   (void)I;
 }
 
-void Model::Block(const BlockWeights& w, SequenceCache& cache, std::span<const int32_t> tokens,
-                  int64_t start_pos, std::vector<float>& streams, Trace* trace) {
+void Model::Block(const BlockWeights& w, const RowPlaces& places, std::span<const int32_t> tokens,
+                  std::vector<float>& streams, Trace* trace) {
   const ModelConfig& c = config_;
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t hc = c.hc_mult, D = c.hidden_size;
@@ -607,7 +622,7 @@ void Model::Block(const BlockWeights& w, SequenceCache& cache, std::span<const i
     TraceRow(trace, prefix + "hc_" + name + "_comb", comb.data(), T * hc * hc);
     TraceRow(trace, prefix + name + "_norm_out", a.data(), T * D);
     if (sub == 0) {
-      Attention(w, cache.layer(w.layer), start_pos, T, a, out, trace);
+      Attention(w, places, T, a, out, trace);
     } else {
       Moe(w, tokens, T, a, out, trace);
     }
@@ -650,23 +665,9 @@ void Model::Head(const HcParams& hcp, const std::vector<float>& norm, const floa
   }
 }
 
-Status Model::Forward(SequenceCache& cache, std::span<const int32_t> tokens, bool all_logits,
-                      std::vector<float>* logits, Trace* trace, std::vector<float>* last_streams) {
-  const ModelConfig& c = config_;
+std::vector<float> Model::Embed(std::span<const int32_t> tokens, Trace* trace) const {
   const int64_t T = static_cast<int64_t>(tokens.size());
-  if (T == 0) return InvalidArgumentError("Forward: no tokens");
-  for (int64_t t = 0; t < T; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= c.vocab_size) {
-      return OutOfRangeError(StrCat("token id ", tokens[t], " at index ", t,
-                                    " is outside the vocabulary [0, ", c.vocab_size, ")"));
-    }
-  }
-  if (cache.length() + T > max_context()) {
-    return OutOfRangeError(StrCat("context of ", cache.length() + T,
-                                  " tokens exceeds the maximum of ", max_context()));
-  }
-  const int64_t hc = c.hc_mult, D = c.hidden_size;
-  const int64_t start = cache.length();
+  const int64_t hc = config_.hc_mult, D = config_.hidden_size;
   std::vector<float> streams(T * hc * D);
   std::vector<float> row(static_cast<size_t>(D));
   for (int64_t t = 0; t < T; ++t) {
@@ -675,12 +676,71 @@ Status Model::Forward(SequenceCache& cache, std::span<const int32_t> tokens, boo
     for (int64_t j = 0; j < hc; ++j)
       std::copy(row.begin(), row.end(), streams.begin() + (t * hc + j) * D);
   }
-  for (const BlockWeights& w : weights_->layers) Block(w, cache, tokens, start, streams, trace);
+  return streams;
+}
+
+Status Model::CheckTokens(std::span<const int32_t> tokens) const {
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    if (tokens[t] < 0 || tokens[t] >= config_.vocab_size) {
+      return OutOfRangeError(StrCat("token id ", tokens[t], " at index ", t,
+                                    " is outside the vocabulary [0, ", config_.vocab_size, ")"));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Model::Forward(SequenceCache& cache, std::span<const int32_t> tokens, bool all_logits,
+                      std::vector<float>* logits, Trace* trace, std::vector<float>* last_streams) {
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  if (T == 0) return InvalidArgumentError("Forward: no tokens");
+  V4_RETURN_IF_ERROR(CheckTokens(tokens));
+  if (cache.length() + T > max_context()) {
+    return OutOfRangeError(StrCat("context of ", cache.length() + T,
+                                  " tokens exceeds the maximum of ", max_context()));
+  }
+  const int64_t start = cache.length();
+  std::vector<float> streams = Embed(tokens, trace);
+  const RowPlaces places = OneSequence(cache, start, T);
+  for (const BlockWeights& w : weights_->layers) Block(w, places, tokens, streams, trace);
   if (last_streams) *last_streams = streams;
   Head(weights_->hc_head, weights_->norm, streams.data(), T, all_logits, logits, trace, "");
   if (trace && logits)
     TraceRow(trace, "logits", logits->data(), static_cast<int64_t>(logits->size()));
   cache.set_length(start + T);
+  return Status::Ok();
+}
+
+Status Model::ForwardBatch(std::span<SequenceCache* const> caches, std::span<const int32_t> tokens,
+                           std::vector<float>* logits) {
+  const int64_t B = static_cast<int64_t>(tokens.size());
+  if (B == 0 || caches.size() != tokens.size()) {
+    return InvalidArgumentError(StrCat("ForwardBatch: ", caches.size(), " sequences and ",
+                                       tokens.size(), " tokens (one token per sequence)"));
+  }
+  V4_RETURN_IF_ERROR(CheckTokens(tokens));
+  RowPlaces places;
+  places.one_sequence = B == 1;
+  for (int64_t i = 0; i < B; ++i) {
+    SequenceCache* cache = caches[i];
+    if (cache == nullptr)
+      return InvalidArgumentError(StrCat("ForwardBatch: sequence ", i, " is null"));
+    for (int64_t j = 0; j < i; ++j) {
+      if (caches[j] == cache) {
+        return InvalidArgumentError(
+            StrCat("ForwardBatch: sequences ", j, " and ", i, " are the same cache"));
+      }
+    }
+    if (cache->length() + 1 > max_context()) {
+      return OutOfRangeError(StrCat("sequence ", i, ": context of ", cache->length() + 1,
+                                    " tokens exceeds the maximum of ", max_context()));
+    }
+    places.caches.push_back(cache);
+    places.positions.push_back(cache->length());
+  }
+  std::vector<float> streams = Embed(tokens, nullptr);
+  for (const BlockWeights& w : weights_->layers) Block(w, places, tokens, streams, nullptr);
+  Head(weights_->hc_head, weights_->norm, streams.data(), B, true, logits, nullptr, "");
+  for (int64_t i = 0; i < B; ++i) caches[i]->set_length(places.positions[i] + 1);
   return Status::Ok();
 }
 
@@ -721,7 +781,7 @@ Status Model::ForwardMtp(SequenceCache& cache, std::span<const float> streams,
       }
     }
   }
-  Block(m.block, cache, next_tokens, start, x, nullptr);
+  Block(m.block, OneSequence(cache, start, T), next_tokens, x, nullptr);
   cache.set_mtp_length(start + T);
   Head(m.hc_head, m.norm, x.data(), T, true, logits, nullptr, "mtp.");
   return Status::Ok();

@@ -76,6 +76,14 @@ class Model {
                  std::vector<float>* logits, Trace* trace = nullptr,
                  std::vector<float>* last_streams = nullptr);
 
+  // One decode step of several sequences at once: token i is appended to *caches[i] (at
+  // its own length); logits gets [B, vocab]. The matrices run as one GEMM over the B rows
+  // (each weight read once for all), and every row's logits are bit-identical to a Forward
+  // of that token alone on that sequence (the kernels are batch-invariant; tested). The
+  // caches must be distinct.
+  Status ForwardBatch(std::span<SequenceCache* const> caches, std::span<const int32_t> tokens,
+                      std::vector<float>* logits);
+
   // The MTP block on its own cache layer (cache layer index n_layers): `streams` [T, hc, D]
   // are main-model last-layer streams at positions p, `next_tokens` the tokens at p+1;
   // logits [T, vocab] predict p+2.
@@ -106,10 +114,22 @@ class Model {
   // Calls fn(matrix, times) for every matrix one decode step multiplies by (times > 1: the
   // routed experts, counted through expert 0's shapes).
   void ForEachDecodeMatrix(const std::function<void(const Linear&, int64_t)>& fn) const;
-  void Block(const BlockWeights& w, SequenceCache& cache, std::span<const int32_t> tokens,
-             int64_t start_pos, std::vector<float>& streams, Trace* trace);
-  void Attention(const BlockWeights& w, LayerCache& lc, int64_t start_pos, int64_t T,
+  // Where the rows of one forward call go: one sequence at consecutive positions (Forward,
+  // ForwardMtp) or one row per sequence (ForwardBatch).
+  struct RowPlaces {
+    std::vector<SequenceCache*> caches;  // per row
+    std::vector<int64_t> positions;      // per row
+    bool one_sequence = true;
+    LayerCache& layer(int64_t row, int64_t l) const { return caches[row]->layer(l); }
+  };
+  static RowPlaces OneSequence(SequenceCache& cache, int64_t start, int64_t T);
+  void Block(const BlockWeights& w, const RowPlaces& places, std::span<const int32_t> tokens,
+             std::vector<float>& streams, Trace* trace);
+  void Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
                  const std::vector<float>& a, std::vector<float>& out, Trace* trace);
+  Status CheckTokens(std::span<const int32_t> tokens) const;
+  // The embedding rows of `tokens`, copied to each of the hc streams: [T, hc, D].
+  std::vector<float> Embed(std::span<const int32_t> tokens, Trace* trace) const;
   void Moe(const BlockWeights& w, std::span<const int32_t> tokens, int64_t T,
            const std::vector<float>& f, std::vector<float>& out, Trace* trace);
   void Head(const HcParams& hc, const std::vector<float>& norm, const float* streams, int64_t T,

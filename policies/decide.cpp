@@ -97,9 +97,15 @@ bool IsKnownSafeCommand(const std::vector<std::string>& argv) {
 bool RuleMatches(const CommandRule& r, const std::vector<std::string>& argv) {
   for (bool expand : {false, true}) {
     const auto norm = RuleArgv(argv, expand);
-    if (r.regex ? std::regex_search(StrJoin(norm, " "), *r.regex) : PrefixMatches(r.prefix, norm)) {
-      return true;
+    if (!r.regex) {
+      if (PrefixMatches(r.prefix, norm)) return true;
+      continue;
     }
+    const Result<bool> found = r.regex->Search(StrJoin(norm, " "));
+    // A pattern that cannot be decided within its limits counts as a match for rules that
+    // ask or deny and as no match for rules that allow: it never lets a command through.
+    if (!found.ok()) return r.decision != Verdict::kAllow;
+    if (*found) return true;
   }
   return false;
 }

@@ -231,11 +231,9 @@ struct Loader {
       if (r.prefix.empty()) return At(x, StrCat("rule ", r.id, ": empty prefix"));
     } else {
       V4_ASSIGN_OR_RETURN(r.regex_text, Str(n["regex"], "regex"));
-      try {
-        r.regex.emplace(r.regex_text, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return At(n["regex"], StrCat("rule ", r.id, ": bad regex: ", e.what()));
-      }
+      auto re = Regex::Compile(r.regex_text);
+      if (!re.ok()) return At(n["regex"], StrCat("rule ", r.id, ": ", re.status().message()));
+      r.regex = std::move(re).value();
     }
     if (auto x = n["match"]) {
       V4_ASSIGN_OR_RETURN(r.match, Strings(x, "match"));

@@ -6,10 +6,10 @@
 
 #include <cstdint>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
+#include "common/regex.h"
 #include "common/status.h"
 
 namespace v4agent::policies {
@@ -28,7 +28,7 @@ struct CommandRule {
   // the command line (tokens joined by single spaces).
   std::vector<std::string> prefix;
   std::string regex_text;
-  std::optional<std::regex> regex;
+  std::optional<Regex> regex;
   Verdict decision = Verdict::kAsk;
   std::string reason;
   std::vector<std::string> match, not_match;  // examples checked at load

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "common/file_util.h"
@@ -143,6 +144,34 @@ rules:
   EXPECT_EQ(Decide(*p, Exec({"git", "log"}), true).rule, "allow-git");
   EXPECT_EQ(Decide(*p, Exec({"git", "commit", "-m", "x"}), true).rule, "ask-commit");
   EXPECT_EQ(Decide(*p, Exec({"git", "commit", "--amend"}), true).rule, "deny-amend");
+}
+
+// A rule whose regex backtracks exponentially ((a+)+$ against a long run of a's and one other
+// byte) is decided within the regex's limits, in milliseconds, and an undecidable match never
+// lets the command through: it counts for deny rules and not for allow rules. (With
+// std::regex the 40 a's here take about 2^16 times the 1.25 s that 24 took.)
+TEST(PolicyDecideTest, BacktrackingRegexesAreBoundedAndNeverAllow) {
+  auto p = LoadPolicyText(R"(
+approval: untrusted
+rules:
+  - {id: allow-a, regex: '(a+)+$', decision: allow}
+  - {id: deny-b, regex: '(b+)+$', decision: deny}
+)",
+                          "t.yaml");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const std::string as(40, 'a'), bs(40, 'b');
+  const auto start = std::chrono::steady_clock::now();
+  Decision allow = Decide(*p, Exec({"frobnicate", as + "!"}), true);
+  Decision deny = Decide(*p, Exec({"frobnicate", bs + "!"}), true);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 5.0);
+  EXPECT_NE(allow.verdict, Verdict::kAllow) << allow.rule;
+  EXPECT_NE(allow.rule, "allow-a");
+  EXPECT_EQ(deny.verdict, Verdict::kDeny);
+  EXPECT_EQ(deny.rule, "deny-b");
+  // Patterns that do match within the limits still decide as written.
+  EXPECT_EQ(Decide(*p, Exec({"frobnicate", "aaa"}), true).rule, "allow-a");
 }
 
 TEST(ShellSplitTest, SimpleCommandsQuotesAndRefusals) {

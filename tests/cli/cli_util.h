@@ -16,7 +16,8 @@ inline const std::string kBin = std::string(V4_BINARY_DIR) + "/apps/v4agent";
 
 struct CmdResult {
   int code;
-  std::string out;  // stdout and stderr together
+  std::string out;  // stdout, and stderr too when merged
+  std::string err;  // stderr when not merged (for failure messages)
 };
 
 // Runs v4agent with `args` (shell words) and, optionally, `input` on stdin.
@@ -25,14 +26,21 @@ inline CmdResult Exec(const std::string& args, const std::string& input = "",
   static ScopedTempDir scratch;
   const std::string in_file = scratch.path() + "/stdin";
   V4_CHECK(WriteFile(in_file, input).ok());
-  std::string cmd = kBin + " " + args + " < " + in_file + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  const std::string err_file = scratch.path() + "/stderr";
+  std::string cmd =
+      kBin + " " + args + " < " + in_file + (merge_stderr ? " 2>&1" : " 2>" + err_file);
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
   size_t n;
   while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
   int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  std::string err;
+  if (!merge_stderr) {
+    auto e = ReadFile(err_file);
+    if (e.ok()) err = *e;
+  }
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err};
 }
 
 }  // namespace v4agent::cli_testing

@@ -148,7 +148,7 @@ TEST(RunFirstRunTest, ShippedPipelinesRunOnTheInProcessEngine) {
                   "", false);
   EXPECT_EQ(fix.code, 1) << fix.out;  // the random model fixes nothing: the pipeline fails
   auto j = ParseJson(fix.out, "summary");
-  ASSERT_TRUE(j.ok()) << fix.out;
+  ASSERT_TRUE(j.ok()) << "stdout:\n" << fix.out << "\nstderr:\n" << fix.err;
   EXPECT_EQ((*j)["steps"]["test"]["outcome"], "failure");
   EXPECT_EQ((*j)["steps"]["fix"]["status"], "step_limit") << j->dump(2);
   EXPECT_EQ((*j)["steps"]["retest"]["outcome"], "skipped");
@@ -162,7 +162,9 @@ TEST(RunFirstRunTest, ShippedPipelinesRunOnTheInProcessEngine) {
                             " --input agent_steps=1 --input turn_tokens=16 --json"),
                      "", false);
   auto r = ParseJson(review.out, "summary");
-  ASSERT_TRUE(r.ok()) << review.out;
+  ASSERT_TRUE(r.ok()) << "exit " << review.code << "\nstdout:\n"
+                      << review.out << "\nstderr:\n"
+                      << review.err;
   EXPECT_EQ((*r)["outputs"]["reviewed"], 3);
   EXPECT_EQ((*r)["outputs"]["failures"], 1);  // extra.py imports os and never uses it
   EXPECT_EQ((*r)["steps"]["each/0/explain"]["outcome"], "failure");  // ran, hit its step limit

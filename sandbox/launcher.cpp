@@ -369,7 +369,8 @@ Result<std::unique_ptr<Prepared>> Prepare(const Profile& profile) {
     Status s = cgroup->AddProcess(child);
     if (!s.ok()) report.limits_unavailable.push_back(StrCat("cgroup: ", s.message()));
     char c = 1;
-    if (write(go.write.get(), &c, 1) != 1) {
+    // The child may already have died in setup: EPIPE, never a SIGPIPE for the caller.
+    if (WritePipeNoSignal(go.write.get(), &c, 1) != 1) {
       report.limits_unavailable.push_back("cgroup: could not release the child");
     }
     go.read.Reset();
@@ -466,7 +467,9 @@ Result<RunReport> Execute(std::unique_ptr<Prepared> prep, const Profile& profile
   }
   Stopwatch wall;
   for (size_t off = 0; off < blob.size();) {
-    const ssize_t w = write(prep->cmd.get(), blob.data() + off, blob.size() - off);
+    // A child that died during setup closes this pipe: EPIPE here, not a SIGPIPE that would
+    // kill the process running the sandbox (a pipeline runner, a test).
+    const ssize_t w = WritePipeNoSignal(prep->cmd.get(), blob.data() + off, blob.size() - off);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) break;  // the child died during setup: its failure record says why
     off += static_cast<size_t>(w);

@@ -9,12 +9,6 @@
 #include "engine/kernels/cpu/scratch.h"
 #include "engine/kernels/cpu/simd_sum.h"
 
-#if !defined(__clang__)
-// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_*): not our code.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace v4agent::engine::kernels {
 
 namespace {

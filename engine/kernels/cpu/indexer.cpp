@@ -9,12 +9,6 @@
 
 namespace v4agent::engine::kernels {
 
-#if !defined(__clang__)
-// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_*): not our code.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace {
 
 // One head's term, exactly as the scalar loop adds it (std::max keeps -0 and NaN as they

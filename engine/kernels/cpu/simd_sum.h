@@ -5,6 +5,13 @@
 
 #include <immintrin.h>
 
+// Every translation unit that includes this header uses AVX-512 intrinsics, and GCC 12 warns
+// inside its own AVX-512 headers (_mm512_undefined_*): not our code.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace v4agent::engine::kernels {
 
 #if defined(__AVX512F__)

@@ -214,7 +214,7 @@ Result<std::unique_ptr<Prepared>> Prepare(const Profile& profile) {
     }
     for (const auto& path : candidates) {
       struct stat st;
-      if (lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+      if (!LstatProtectedPath(path, &st) || S_ISLNK(st.st_mode)) continue;
       plan.binds.push_back({path, Inside(nr, path), false, S_ISDIR(st.st_mode)});
     }
   }

@@ -151,6 +151,14 @@ std::vector<std::string> Components(const std::string& rel) {
 
 }  // namespace
 
+bool LstatProtectedPath(const std::string& path, struct stat* st) {
+  // Under the lock placeholders are made and removed with, so the answer cannot be a
+  // placeholder that is about to go.
+  std::lock_guard<std::mutex> lock(g_placeholder_mu);
+  if (g_placeholder_refs.count(path)) return false;
+  return lstat(path.c_str(), st) == 0;
+}
+
 std::string QuarantineRoot() {
   const char* tmp = std::getenv("TMPDIR");
   return StrCat(tmp && *tmp ? tmp : "/tmp", "/v4agent-quarantine-",
@@ -198,18 +206,25 @@ Result<std::unique_ptr<ProtectionGuard>> ProtectionGuard::Begin(const Profile& p
           return Status::Ok();
         }
         struct stat st;
-        if (lstat(host.c_str(), &st) != 0) {
-          if (errno != ENOENT) return ErrnoError(StrCat("sandbox: protected path ", host), errno);
+        // Under the placeholder lock: another command's placeholder is one of ours too (held
+        // until both ended), never a directory of the workspace that it may remove meanwhile.
+        std::unique_lock<std::mutex> lock(g_placeholder_mu);
+        const bool shared = !watch_only && g_placeholder_refs.count(host) > 0;
+        if (shared || lstat(host.c_str(), &st) != 0) {
+          if (!shared && errno != ENOENT) {
+            return ErrnoError(StrCat("sandbox: protected path ", host), errno);
+          }
           if (watch_only) {
+            lock.unlock();
             g->before_.emplace(host, Tree(host));
             return Status::Ok();
           }
           // A missing name: an empty directory, held read-only while the command runs.
-          std::lock_guard<std::mutex> lock(g_placeholder_mu);
-          if (mkdir(host.c_str(), 0755) != 0 && errno != EEXIST) {
+          if (!shared && mkdir(host.c_str(), 0755) != 0 && errno != EEXIST) {
             return ErrnoError(StrCat("sandbox: placeholder for protected path ", host), errno);
           }
           ++g_placeholder_refs[host];
+          lock.unlock();
           g->placeholders_.push_back(host);
           if (planned.insert(inside).second) {
             g->mounts_.push_back({LateMount::kReadOnly, inside});
@@ -217,6 +232,7 @@ Result<std::unique_ptr<ProtectionGuard>> ProtectionGuard::Begin(const Profile& p
           g->before_.emplace(host, "placeholder");
           return Status::Ok();
         }
+        lock.unlock();
         if (S_ISLNK(st.st_mode)) {
           // Not pinned (a mount cannot sit on a symlink); a swap shows in the fingerprint.
           g->before_.emplace(host, Tree(host));

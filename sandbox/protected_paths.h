@@ -17,6 +17,8 @@
 // link target is fingerprinted, so swapping it is reported.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -69,6 +71,13 @@ class ProtectionGuard {
   std::map<std::string, std::string> before_;  // host path -> fingerprint
   bool finished_ = false;
 };
+
+// lstat(2) of a protected path for a sandbox's mount plan, false when it is missing or is a
+// placeholder of a command running now: a placeholder is removed when its last command ends,
+// so a sandbox that planned to bind it could find it gone when its init opens it (two
+// commands on one workspace at once: a foreach with `parallel`). Such a name is a
+// placeholder again, of this sandbox's own command, when that command starts.
+bool LstatProtectedPath(const std::string& path, struct stat* st);
 
 // Where quarantined paths go: $TMPDIR (or /tmp)/v4agent-quarantine-<euid>, mode 0700.
 std::string QuarantineRoot();

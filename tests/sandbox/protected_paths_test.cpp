@@ -7,8 +7,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
 
 #include "common/strings.h"
 #include "tests/sandbox/sandbox_harness.h"
@@ -196,6 +200,39 @@ TEST(ProtectedPathsPlain, AWorkspaceWithoutGitGetsOnePlaceholderForIt) {
   EXPECT_TRUE(o.report["protected_changes"].empty()) << DumpJson(o.report);
   EXPECT_FALSE(PathExists(ws.path() + "/.git"));
   EXPECT_TRUE(PathExists(ws.path() + "/f"));
+}
+
+// Two commands at once on one workspace without .git, started and ended at staggered times:
+// one command's placeholder for .git comes and goes while the other's sandbox plans its
+// mounts. Planning must not bind it (its init would find it removed and fail to start: seen
+// in CI as "the sandbox could not start (step bind_open)" from a foreach with `parallel: 2`).
+TEST(ProtectedPathsPlain, PlaceholdersOfConcurrentCommandsNeverBreakASandboxStart) {
+  testing::Workspace ws;
+  std::atomic<int> failed{0};
+  std::string first_error;
+  std::mutex mu;
+  auto worker = [&](int id) {
+    for (int i = 0; i < 60; ++i) {
+      auto r =
+          sandbox::Run(GitProfile(ws.path()),
+                       {"/bin/sh", "-c", (i + id) % 3 == 0 ? "true" : "sleep 0.00$((RANDOM % 9))"});
+      std::string error;
+      if (!r.ok()) {
+        error = r.status().ToString();
+      } else if (r->setup_failed()) {
+        error = StrCat("setup failed at step ", r->failed_step);
+      }
+      if (!error.empty()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (failed++ == 0) first_error = error;
+      }
+    }
+  };
+  std::thread a(worker, 0), b(worker, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(failed.load(), 0) << first_error;
+  EXPECT_FALSE(PathExists(ws.path() + "/.git"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Users, ProtectedPathsUse, ::testing::Values(false, true),

@@ -137,6 +137,14 @@ TEST_P(PackedKernelTest, TwinOfTheExactKernelBitExactAcrossIsasTokensAndThreads)
         ASSERT_EQ(0, std::memcmp(single.data(), many.data() + t * rows, rows * 4))
             << "token " << t << " alone differs from its row in a batch of " << kTokens;
       }
+      // A few tokens together (decode of several sequences): their own path, same bits.
+      for (int64_t n : {2, 3, 4, 5, 8}) {
+        if (n > kTokens) continue;
+        std::vector<float> xn(x.begin(), x.begin() + n * s.in);
+        auto few = Packed(p, rb, re, xn, n, n % 2 ? &one : &two);
+        ASSERT_EQ(0, std::memcmp(few.data(), many.data(), few.size() * 4))
+            << n << " tokens together differ from their rows in a batch of " << kTokens;
+      }
     }
   }
   // Against the exact path.
@@ -231,6 +239,17 @@ TEST(PackedKernelEdgeTest, Fp8ExtremeActivationsKeepTheOrder) {
       auto y = Packed(*p, 0, 256, x, 1, nullptr);
       ASSERT_EQ(0, std::memcmp(y.data(), oracle.data(), y.size() * 4))
           << "x contains " << extreme << ", isa " << kernels::IsaName(isa);
+    }
+    // Three tokens together, only the middle one extreme: every row still agrees bit for bit.
+    auto x3 = RandomX(3, 384, 4);
+    x3[384 + 5] = extreme;
+    x3[384 + 200] = -extreme;
+    auto oracle3 = Oracle(*p, 0, 256, x3, 3);
+    for (Isa isa : Isas()) {
+      kernels::ForceIsa(isa);
+      auto y = Packed(*p, 0, 256, x3, 3, nullptr);
+      ASSERT_EQ(0, std::memcmp(y.data(), oracle3.data(), y.size() * 4))
+          << "3 tokens, the middle one contains " << extreme << ", isa " << kernels::IsaName(isa);
     }
   }
 }

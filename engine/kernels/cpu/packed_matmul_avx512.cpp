@@ -32,6 +32,10 @@ namespace {
 // slice from the bf16 head alone).
 constexpr int64_t kPrefetchBytes = 1024;
 
+// Up to this many tokens stream the weights with in-register conversion (decode of a batch of
+// sequences); more convert each tile to fp32 once (prefill).
+constexpr int64_t kGemvMaxTokens = 8;
+
 // The group's stream `kPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
 // that will be read then (the hardware prefetchers alone reach about 60% of the bandwidth).
 inline void Prefetch(const uint8_t* at, int64_t bytes) {
@@ -306,6 +310,323 @@ void GemvTiles(const TileJob& job) {
   }
 }
 
+// ---- a few tokens (decode of a batch of sequences): G tiles x T tokens, weights converted in
+// registers once and used by every token; each output's sum is the single-token GEMV's, in
+// the same order, so a sequence's row is the same bits alone or in a batch ----
+
+// Per token and column block of an FP8 product: whether x times the block's multiplier is
+// exact (no overflow, nothing below the normal range), as GemvTiles decides for one token.
+struct ManyContext {
+  const float* amax;  // [T][k_blocks]
+  const float* amin;
+  float* xs;  // [T][kFp8Block]: x times the multiplier of the current block
+};
+
+template <int G, int T>
+void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in, kbs = w.k_blocks();
+  const float* mult = reinterpret_cast<const float*>(w.scales.data());
+  const uint8_t* base[G];
+  const float* x[T];
+  __m512 acc[G][T];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = w.TileData(t0 + g);
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) x[i] = job.x + i * job.x_stride;
+  const int64_t stride = w.StepStride(t0);
+  for (int64_t kb = 0; kb < kbs; ++kb) {
+    const int64_t k_begin = kb * kFp8Block;
+    const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
+    const float m0 = mult[t0 * kbs + kb];
+    bool exact = true;
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) {
+      exact = exact && ctx.amax[i * kbs + kb] * m0 <= FLT_MAX &&
+              (m0 >= 1.0f || ctx.amin[i * kbs + kb] * m0 >= FLT_MIN);
+    }
+    if (exact) {
+      float* xs = ctx.xs;
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) {
+        for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
+      }
+      for (int64_t k = k_begin; k < k_end; ++k) {
+        Prefetch(base[0] + k * stride, stride);
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) {
+          const __m512 wv = Fp8Raw(base[g] + k * stride);
+#pragma GCC unroll 8
+          for (int i = 0; i < T; ++i) {
+            acc[g][i] =
+                _mm512_fmadd_ps(wv, _mm512_set1_ps(xs[i * kFp8Block + (k - k_begin)]), acc[g][i]);
+          }
+        }
+      }
+    } else {
+      const __m512 m = _mm512_set1_ps(m0);
+      for (int64_t k = k_begin; k < k_end; ++k) {
+#pragma GCC unroll 16
+        for (int g = 0; g < G; ++g) {
+          const __m512 wv = _mm512_mul_ps(Fp8Raw(base[g] + k * stride), m);
+#pragma GCC unroll 8
+          for (int i = 0; i < T; ++i) {
+            acc[g][i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i][k]), acc[g][i]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) Store(job, t0 + g, i, acc[g][i]);
+  }
+}
+
+template <int G, int T>
+void GemvManyFp4(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in, blocks = in / kFp4Block;
+  const __m512 table = _mm512_load_ps(kE2m1);
+  const uint8_t* base[G];
+  const uint8_t* sc[G];
+  const float* x[T];
+  __m512 acc[G][T];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = w.TileData(t0 + g);
+    sc[g] = w.TileScales(t0 + g);
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) x[i] = job.x + i * job.x_stride;
+  const int64_t stride = w.StepStride(t0), sstride = w.ScaleStride(t0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512 part[G][T];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) part[g][i] = _mm512_setzero_ps();
+    }
+    for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
+      Prefetch(base[0] + p * stride, stride);
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g) {
+        const __m512i codes = _mm512_cvtepu8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(base[g] + p * stride)));
+        const __m512 even = _mm512_permutexvar_ps(codes, table);
+        const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
+#pragma GCC unroll 8
+        for (int i = 0; i < T; ++i) {
+          part[g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), part[g][i]);
+          part[g][i] = _mm512_fmadd_ps(odd, _mm512_set1_ps(x[i][2 * p + 1]), part[g][i]);
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const __m512 s = Ue8m0(sc[g] + b * sstride);
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) acc[g][i] = _mm512_fmadd_ps(part[g][i], s, acc[g][i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) Store(job, t0 + g, i, acc[g][i]);
+  }
+}
+
+template <int G, int T>
+void GemvManyBf16(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in;
+  const uint8_t* base[G];
+  const float* x[T];
+  __m512 acc[G][T];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = w.TileData(t0 + g);
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) x[i] = job.x + i * job.x_stride;
+  const int64_t stride = w.StepStride(t0);
+  int64_t p = 0;
+  for (; 2 * p + 1 < in; ++p) {
+    Prefetch(base[0] + p * stride, stride);
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const __m512i v = _mm512_load_si512(base[g] + p * stride);
+      const __m512 even = Bf16Even(v), odd = Bf16Odd(v);
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) {
+        acc[g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), acc[g][i]);
+        acc[g][i] = _mm512_fmadd_ps(odd, _mm512_set1_ps(x[i][2 * p + 1]), acc[g][i]);
+      }
+    }
+  }
+  if (2 * p < in) {  // odd width: the last pair holds one column
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const __m512 even = Bf16Even(_mm512_load_si512(base[g] + p * stride));
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) {
+        acc[g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), acc[g][i]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) Store(job, t0 + g, i, acc[g][i]);
+  }
+}
+
+template <int G, int T>
+void GemvManyF32(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in;
+  const float* base[G];
+  const float* x[T];
+  __m512 acc[G][T];
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+    base[g] = reinterpret_cast<const float*>(w.TileData(t0 + g));
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) x[i] = job.x + i * job.x_stride;
+  const int64_t stride = w.StepStride(t0) / 4;
+  for (int64_t k = 0; k < in; ++k) {
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const __m512 wv = _mm512_load_ps(base[g] + k * stride);
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) {
+        acc[g][i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i][k]), acc[g][i]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) Store(job, t0 + g, i, acc[g][i]);
+  }
+}
+
+// G tiles for T tokens, G * T accumulators (FP4 twice that with its partial sums) within the
+// 32 registers beside the converted weights.
+template <int T>
+void GemvMany(const TileJob& job, int64_t t0, int64_t n, const ManyContext& ctx) {
+  constexpr int kG = T <= 2 ? 4 : 2;
+  for (; n >= kG; n -= kG, t0 += kG) {
+    switch (job.w->format) {
+      case WeightFormat::kFP8:
+        GemvManyFp8<kG, T>(job, t0, ctx);
+        break;
+      case WeightFormat::kFP4:
+        GemvManyFp4<kG, T>(job, t0);
+        break;
+      case WeightFormat::kBF16:
+        GemvManyBf16<kG, T>(job, t0);
+        break;
+      case WeightFormat::kF32:
+        GemvManyF32<kG, T>(job, t0);
+        break;
+    }
+  }
+  for (; n > 0; --n, ++t0) {
+    switch (job.w->format) {
+      case WeightFormat::kFP8:
+        GemvManyFp8<1, T>(job, t0, ctx);
+        break;
+      case WeightFormat::kFP4:
+        GemvManyFp4<1, T>(job, t0);
+        break;
+      case WeightFormat::kBF16:
+        GemvManyBf16<1, T>(job, t0);
+        break;
+      case WeightFormat::kF32:
+        GemvManyF32<1, T>(job, t0);
+        break;
+    }
+  }
+}
+
+// Tokens in chunks of up to kManyTokens over groups of up to 4 tiles within one 128-row
+// block: a group's weights come from memory for the first chunk and from the cache after.
+constexpr int64_t kManyTokens = 4;
+constexpr int64_t kManyGroup = 4;
+
+void GemvManyTiles(const TileJob& job) {
+  const PackedLinear& w = *job.w;
+  const int64_t kbs = w.k_blocks();
+  ManyContext ctx{nullptr, nullptr, nullptr};
+  if (w.format == WeightFormat::kFP8) {
+    float* scratch =
+        ScratchFloats(static_cast<size_t>(kManyTokens * kFp8Block + 2 * job.tokens * kbs));
+    float* amax = scratch + kManyTokens * kFp8Block;
+    float* amin = amax + job.tokens * kbs;
+    for (int64_t i = 0; i < job.tokens; ++i) {
+      const float* xi = job.x + i * job.x_stride;
+      for (int64_t kb = 0; kb < kbs; ++kb) {
+        float hi = 0, lo = FLT_MAX;
+        const int64_t k_end = (kb + 1) * kFp8Block < w.in ? (kb + 1) * kFp8Block : w.in;
+        for (int64_t k = kb * kFp8Block; k < k_end; ++k) {
+          const float a = xi[k] < 0 ? -xi[k] : xi[k];
+          if (!(a <= hi)) hi = a;  // a NaN sticks, and fails every later test
+          if (a != 0 && a < lo) lo = a;
+        }
+        amax[i * kbs + kb] = hi;
+        amin[i * kbs + kb] = lo;
+      }
+    }
+    ctx = {amax, amin, scratch};
+  }
+  int64_t t = job.tile_begin;
+  while (t < job.tile_end) {
+    const int64_t block_end = (t / 8 + 1) * 8;
+    int64_t n = (block_end < job.tile_end ? block_end : job.tile_end) - t;
+    if (n > kManyGroup) n = kManyGroup;
+    for (int64_t tok0 = 0; tok0 < job.tokens; tok0 += kManyTokens) {
+      const int64_t nt = job.tokens - tok0 < kManyTokens ? job.tokens - tok0 : kManyTokens;
+      TileJob part = job;
+      part.x = job.x + tok0 * job.x_stride;
+      part.y = job.y + tok0 * job.y_stride;
+      part.tokens = nt;
+      ManyContext c = ctx;
+      if (c.amax != nullptr) {
+        c.amax += tok0 * kbs;
+        c.amin += tok0 * kbs;
+      }
+      switch (nt) {
+        case 1:
+          GemvMany<1>(part, t, n, c);
+          break;
+        case 2:
+          GemvMany<2>(part, t, n, c);
+          break;
+        case 3:
+          GemvMany<3>(part, t, n, c);
+          break;
+        default:
+          GemvMany<4>(part, t, n, c);
+          break;
+      }
+    }
+    t += n;
+  }
+}
+
 // ---- many tokens: a tile converted to fp32 once, then token blocks over it ----
 
 // The tile's weights as [in][16] fp32, exactly the values the GEMV path multiplies; for FP4
@@ -486,10 +807,12 @@ void Gemm(const TileJob& job) {
 }  // namespace
 
 void RunTilesAvx512(const TileJob& job) {
-  if (job.tokens != 1) {
-    Gemm(job);
-  } else {
+  if (job.tokens == 1) {
     GemvTiles(job);
+  } else if (job.tokens <= kGemvMaxTokens) {
+    GemvManyTiles(job);
+  } else {
+    Gemm(job);
   }
 }
 

@@ -31,7 +31,7 @@ Status Session::Run(std::span<const int32_t> ids) {
   return Status::Ok();
 }
 
-Status Session::Append(std::span<const int32_t> ids) {
+Status Session::Append(std::span<const int32_t> ids, bool snapshot) {
   if (ids.empty()) return Status::Ok();
   const ModelConfig& c = model_->config();
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -50,7 +50,36 @@ Status Session::Append(std::span<const int32_t> ids) {
   V4_RETURN_IF_ERROR(Run(ids));
   stats_.tokens_prefilled += static_cast<int64_t>(ids.size());
   stats_.prefill_seconds += sw.ElapsedSeconds();
-  TakeMark();
+  if (snapshot) TakeMark();
+  return Status::Ok();
+}
+
+Status Session::AppendEach(std::span<Session* const> sessions, std::span<const int32_t> ids) {
+  if (sessions.size() != ids.size() || sessions.empty()) {
+    return InvalidArgumentError(StrCat("AppendEach: ", sessions.size(), " sessions and ",
+                                       ids.size(), " tokens (one token per session)"));
+  }
+  Model* model = sessions[0]->model_;
+  std::vector<SequenceCache*> caches;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    if (sessions[i]->model_ != model) {
+      return InvalidArgumentError(
+          StrCat("AppendEach: session ", i, " runs another model than session 0"));
+    }
+    caches.push_back(sessions[i]->cache_.get());
+  }
+  Stopwatch sw;
+  std::vector<float> logits;
+  V4_RETURN_IF_ERROR(model->ForwardBatch(caches, ids, &logits));
+  const size_t vocab = logits.size() / sessions.size();
+  const double seconds = sw.ElapsedSeconds();
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Session& s = *sessions[i];
+    s.tokens_.push_back(ids[i]);
+    s.last_logits_.assign(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab);
+    s.stats_.tokens_generated++;
+    s.stats_.decode_seconds += seconds;
+  }
   return Status::Ok();
 }
 

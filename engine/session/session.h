@@ -50,8 +50,9 @@ class Session {
   Session(Model* model, const SessionOptions& options);
 
   // Prefills `ids` on top of the live cache. Errors (bad id, context too long) leave the
-  // session unchanged.
-  Status Append(std::span<const int32_t> ids);
+  // session unchanged. `snapshot` false: no snapshot at the end (a caller appending a long
+  // text in slices keeps the snapshots for the places it may rewind to).
+  Status Append(std::span<const int32_t> ids, bool snapshot = true);
 
   // Samples up to `max_tokens` tokens. Each sampled token is appended to the cache (so the
   // cache always equals tokens()), then `on_token(id)` is called; returning false stops.
@@ -64,6 +65,16 @@ class Session {
   Result<GenerateResult> Generate(Sampler& sampler, int64_t max_tokens,
                                   const std::function<bool(int32_t)>& on_token,
                                   std::span<const int32_t> stop_ids = {});
+
+  // One token appended to each of `sessions` (token i to session i) in one batched forward
+  // pass (Model::ForwardBatch): every session ends bit for bit as its own Append of that one
+  // token would leave it, only without a snapshot (Checkpoint() takes one). Counted as
+  // generated tokens: this is the decode step of several conversations at once. The sessions
+  // must be distinct and on one model; on an error none of them changed.
+  static Status AppendEach(std::span<Session* const> sessions, std::span<const int32_t> ids);
+  // A snapshot at the current length, to Rewind to cheaply (Append and Generate take their
+  // own; call it after a run of AppendEach).
+  void Checkpoint() { TakeMark(); }
 
   // Logits after the last token in the cache ([vocab]); empty before the first Append.
   const std::vector<float>& last_logits() const { return last_logits_; }

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "engine/model/model.h"
+#include "engine/sampler/sampler.h"
+#include "engine/session/session.h"
 #include "tests/engine_model/golden_util.h"
 
 namespace v4agent::engine {
@@ -108,6 +110,69 @@ TEST_P(ForwardBatchTest, BadBatchesAreErrorsAndChangeNoCache) {
   EXPECT_NE(st.message().find("index 1"), std::string::npos) << st.ToString();
   EXPECT_EQ(a->length(), 0);
   EXPECT_EQ(b->length(), 0);
+}
+
+// The session-level step a server batches with: sampled generation through AppendEach, with a
+// fork sharing its parent's history in the same batch, gives each session the tokens and
+// logits its own Generate gives, and a Rewind afterwards still lands on a snapshot.
+TEST_P(ForwardBatchTest, SessionsSteppedTogetherGenerateWhatEachGeneratesAlone) {
+  auto model = LoadMiniFlash(GetParam());
+  ASSERT_NE(model, nullptr);
+  const int64_t V = model->config().vocab_size;
+  const int steps = 5;
+  std::vector<std::vector<int32_t>> prompts = {RandomTokens(40, V, 7), RandomTokens(9, V, 8)};
+  SamplerOptions so;
+  so.temperature = 0.9f;
+  auto alone = [&](const std::vector<int32_t>& prompt, uint64_t seed) {
+    Session s(model.get(), SessionOptions{});
+    EXPECT_TRUE(s.Append(prompt).ok());
+    SamplerOptions o = so;
+    o.seed = seed;
+    Sampler sampler(o);
+    auto r = s.Generate(sampler, steps, nullptr);
+    EXPECT_TRUE(r.ok());
+    return std::make_pair(r->tokens, s.last_logits());
+  };
+  // Sessions 0 and 1 from two prompts; session 2 a fork of session 0 sampling another seed.
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (const auto& p : prompts) {
+    sessions.push_back(std::make_unique<Session>(model.get(), SessionOptions{}));
+    ASSERT_TRUE(sessions.back()->Append(p).ok());
+  }
+  sessions.push_back(sessions[0]->Fork());
+  const std::vector<uint64_t> seeds = {11, 12, 13};
+  std::vector<Sampler> samplers;
+  for (uint64_t seed : seeds) {
+    SamplerOptions o = so;
+    o.seed = seed;
+    samplers.emplace_back(o);
+  }
+  std::vector<std::vector<int32_t>> got(3);
+  for (int step = 0; step < steps; ++step) {
+    std::vector<Session*> batch;
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < sessions.size(); ++i) {
+      batch.push_back(sessions[i].get());
+      ids.push_back(samplers[i].Sample(sessions[i]->last_logits()));
+      got[i].push_back(ids.back());
+    }
+    ASSERT_TRUE(Session::AppendEach(batch, ids).ok());
+  }
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    auto [tokens, logits] = alone(prompts[i == 2 ? 0 : i], seeds[i]);
+    EXPECT_EQ(got[i], tokens) << "session " << i;
+    EXPECT_EQ(0, std::memcmp(sessions[i]->last_logits().data(), logits.data(), V * 4))
+        << "session " << i;
+    EXPECT_EQ(sessions[i]->Stats().tokens_generated, steps);
+  }
+  sessions[1]->Checkpoint();
+  ASSERT_TRUE(sessions[1]->Rewind(static_cast<int64_t>(prompts[1].size()) + 2).ok());
+  EXPECT_EQ(sessions[1]->Stats().tokens_replayed, 2);
+  // Errors change nothing.
+  std::vector<Session*> twice = {sessions[0].get(), sessions[0].get()};
+  const std::vector<int32_t> two = {1, 2};
+  EXPECT_FALSE(Session::AppendEach(twice, two).ok());
+  EXPECT_EQ(sessions[0]->length(), static_cast<int64_t>(prompts[0].size()) + steps);
 }
 
 INSTANTIATE_TEST_SUITE_P(Numerics, ForwardBatchTest,

@@ -80,9 +80,9 @@ int Run(const std::vector<std::string>& args) {
   so.served_name = flags->GetOr("served-name",
                                 std::filesystem::path(dir).lexically_normal().filename().string());
   if (so.served_name.empty()) so.served_name = std::filesystem::path(dir).parent_path().filename();
-  so.max_sessions = static_cast<int>(*sessions);
+  so.scheduler.max_sessions = static_cast<int>(*sessions);
   so.max_tokens_cap = *cap;
-  so.cache_bytes = *cache_mb << 20;
+  so.scheduler.cache_bytes = *cache_mb << 20;
   server::ChatService service(model->get(), tokenizer->get(), so);
 
   // Signals go to one waiting thread, not to whichever thread they land on.

@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   if (!tok.ok()) Die(tok.status().ToString());
   server::ServiceOptions so;
   so.served_name = "bench";
-  so.max_sessions = 64;
+  so.scheduler.max_sessions = 64;
   auto start_server = [&](server::ChatService* s) {
     server::HttpOptions ho;
     ho.port = 0;

@@ -16,11 +16,8 @@ ChatService::ChatService(engine::Model* model, const engine::Tokenizer* tokenize
     : model_(model),
       tokenizer_(tokenizer),
       options_(std::move(options)),
-      pool_(model, engine::SessionOptions{}, options_.max_sessions,
-            [tokenizer](int32_t id) { return tokenizer->Decode({id}).size(); },
-            {std::string(dsml::kUser), std::string(dsml::kAssistant)}) {
+      scheduler_(model, tokenizer, options_.scheduler) {
   if (auto eos = tokenizer_->TokenId(dsml::kEos)) stop_ids_.push_back(*eos);
-  pool_.set_max_bytes(options_.cache_bytes);
 }
 
 std::string ChatService::RawFor(const OrderedJson& message) {
@@ -56,13 +53,10 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
     return e;
   }
   const auto start = std::chrono::steady_clock::now();
-  ++waiting_;
-  std::unique_lock<std::mutex> engine(engine_mu_);
-  --waiting_;
   const int64_t context = model_->max_context();
-  auto encode = [this](std::string_view text) { return tokenizer_->Encode(text, true); };
-  // Count first, so a prompt longer than the context never touches a kept conversation.
-  const int64_t prompt_estimate = static_cast<int64_t>(encode(*prompt).size());
+  // Counted here (the tokenizer is safe to share), so a prompt longer than the context
+  // never reaches the engine or a kept conversation.
+  const int64_t prompt_estimate = static_cast<int64_t>(tokenizer_->Encode(*prompt, true).size());
   if (prompt_estimate >= context) {
     ApiError e;
     e.code = "context_length_exceeded";
@@ -71,17 +65,7 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
                        " tokens. However, your messages resulted in ", prompt_estimate, " tokens.");
     return e;
   }
-  auto prepared = pool_.Prepare(*prompt, encode);
-  if (!prepared.ok()) {
-    ApiError e;
-    e.http_status = 500;
-    e.type = "server_error";
-    e.message = std::string(prepared.status().message());
-    return e;
-  }
-  Conversation* conv_cache = prepared->conversation;
-  const int64_t prompt_tokens = conv_cache->session->length();
-  int64_t budget = context - prompt_tokens;
+  int64_t budget = context - prompt_estimate;
   if (req.max_tokens > 0) budget = std::min(budget, req.max_tokens);
   if (options_.max_tokens_cap > 0) budget = std::min(budget, options_.max_tokens_cap);
 
@@ -100,11 +84,13 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
   if (emit && !emit(chunk(Json{{"role", "assistant"}, {"content", ""}}, nullptr))) {
     client_gone = true;
   }
-  engine::SamplerOptions so;
-  so.temperature = static_cast<float>(req.temperature);
-  so.top_p = static_cast<float>(req.top_p);
-  so.seed = req.seed.value_or(next_id_.load() * 0x9E3779B97F4A7C15ull);
-  engine::Sampler sampler(so);
+  Job job;
+  job.prompt = *prompt;
+  job.sampling.temperature = static_cast<float>(req.temperature);
+  job.sampling.top_p = static_cast<float>(req.top_p);
+  job.sampling.seed = req.seed.value_or(next_id_.load() * 0x9E3779B97F4A7C15ull);
+  job.max_tokens = std::max<int64_t>(budget, 1);
+  job.stop_ids = stop_ids_;
   engine::StreamDecoder decoder(*tokenizer_);
   const dsml::ThinkingMode mode = req.conversation.thinking_mode;
   const OrderedJson* tools = req.tools.empty() ? nullptr : &req.tools;
@@ -134,36 +120,34 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
       if (!emit(chunk(delta, nullptr))) client_gone = true;
     }
   };
-  auto result = conv_cache->session->Generate(
-      sampler, std::max<int64_t>(budget, 1),
-      [&](int32_t tok) {
-        const std::string piece = decoder.Push(tok);
-        generated += piece;
-        if (!req.stop.empty() && stop_at == std::string::npos) {
-          for (const auto& s : req.stop) {
-            const size_t at = generated.find(s);
-            if (at != std::string::npos) stop_at = std::min(stop_at, at);
-          }
-          if (stop_at != std::string::npos) return false;
-        }
-        if (emit && !piece.empty()) {
-          std::vector<dsml::Event> events;
-          parser.Feed(piece, &events);
-          forward(events);
-        }
-        return !client_gone;
-      },
-      stop_ids_);
-  if (!result.ok()) {
+  // Runs on the scheduler's thread while this one waits; emit only queues bytes.
+  job.on_token = [&](int32_t tok) {
+    const std::string piece = decoder.Push(tok);
+    generated += piece;
+    if (!req.stop.empty() && stop_at == std::string::npos) {
+      for (const auto& s : req.stop) {
+        const size_t at = generated.find(s);
+        if (at != std::string::npos) stop_at = std::min(stop_at, at);
+      }
+      if (stop_at != std::string::npos) return false;
+    }
+    if (emit && !piece.empty()) {
+      std::vector<dsml::Event> events;
+      parser.Feed(piece, &events);
+      forward(events);
+    }
+    return !client_gone;
+  };
+  scheduler_.Run(job);
+  if (!job.status.ok()) {
     ApiError e;
     e.http_status = 500;
     e.type = "server_error";
-    e.message = std::string(result.status().message());
+    e.message = std::string(job.status.message());
     return e;
   }
-  const std::string raw = tokenizer_->Decode(result->tokens);
-  pool_.Finish(conv_cache, result->tokens, raw);
-  engine.unlock();
+  const int64_t prompt_tokens = job.prompt_tokens;
+  const std::string raw = tokenizer_->Decode(job.tokens);
 
   dsml::ParsedMessage parsed =
       dsml::ParseCompletion(stop_at == std::string::npos ? std::string_view(raw)
@@ -188,17 +172,17 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
   }
   const std::string finish = !parsed.tool_calls.empty()     ? "tool_calls"
                              : stop_at != std::string::npos ? "stop"
-                             : result->stopped_by_token     ? "stop"
+                             : job.stopped_by_token         ? "stop"
                                                             : "length";
-  const int64_t generated_tokens = static_cast<int64_t>(result->tokens.size());
+  const int64_t generated_tokens = static_cast<int64_t>(job.tokens.size());
   const Json usage{{"prompt_tokens", prompt_tokens},
                    {"completion_tokens", generated_tokens},
                    {"total_tokens", prompt_tokens + generated_tokens},
-                   {"prompt_tokens_details", {{"cached_tokens", prepared->cached_tokens}}}};
+                   {"prompt_tokens_details", {{"cached_tokens", job.cached_tokens}}}};
   {
     std::lock_guard<std::mutex> lock(metrics_mu_);
-    tokens_prefilled_ += prepared->prefilled_tokens;
-    tokens_reused_ += prepared->cached_tokens;
+    tokens_prefilled_ += job.prefilled_tokens;
+    tokens_reused_ += job.cached_tokens;
     tokens_generated_ += generated_tokens;
   }
   CountRequest("/v1/chat/completions", 200,
@@ -242,14 +226,7 @@ void ChatService::CountRequest(const std::string& route, int status, double seco
 
 std::string ChatService::MetricsText() {
   std::string out;
-  size_t sessions = 0;
-  int64_t bytes = 0;
-  {
-    // The pool is the engine's: read it between requests.
-    std::lock_guard<std::mutex> engine(engine_mu_);
-    sessions = pool_.size();
-    bytes = pool_.cached_bytes();
-  }
+  const SchedulerStats st = scheduler_.Stats();
   std::lock_guard<std::mutex> lock(metrics_mu_);
   out += "# TYPE v4agent_requests_total counter\n";
   for (const auto& [k, v] : requests_) {
@@ -263,9 +240,16 @@ std::string ChatService::MetricsText() {
                 tokens_reused_, "\n");
   out += StrCat("# TYPE v4agent_tokens_generated_total counter\nv4agent_tokens_generated_total ",
                 tokens_generated_, "\n");
-  out += StrCat("# TYPE v4agent_queue_depth gauge\nv4agent_queue_depth ", waiting_.load(), "\n");
-  out += StrCat("# TYPE v4agent_sessions gauge\nv4agent_sessions ", sessions, "\n");
-  out += StrCat("# TYPE v4agent_cache_bytes gauge\nv4agent_cache_bytes ", bytes, "\n");
+  out += StrCat("# TYPE v4agent_queue_depth gauge\nv4agent_queue_depth ", st.queued, "\n");
+  out += StrCat("# TYPE v4agent_generating gauge\nv4agent_generating ", st.generating, "\n");
+  out += StrCat("# TYPE v4agent_sessions gauge\nv4agent_sessions ", st.sessions, "\n");
+  out += StrCat("# TYPE v4agent_cache_bytes gauge\nv4agent_cache_bytes ", st.cache_bytes, "\n");
+  out += StrCat("# TYPE v4agent_decode_steps_total counter\nv4agent_decode_steps_total ",
+                st.decode_steps, "\n");
+  out += StrCat("# TYPE v4agent_decode_rows_total counter\nv4agent_decode_rows_total ",
+                st.decode_rows, "\n");
+  out += StrCat("# TYPE v4agent_decode_batch_max gauge\nv4agent_decode_batch_max ", st.max_batch,
+                "\n");
   out += "# TYPE v4agent_request_seconds histogram\n";
   int64_t cumulative = 0;
   for (size_t i = 0; i < latency_buckets_.size(); ++i) {

@@ -1,8 +1,9 @@
 // Chat completions on the in-process engine for `v4agent serve`: a checked request
 // (chat_api.h) is rendered to the V4 prompt, matched against the live conversations
 // (session_pool.h) so only its new suffix is prefilled, generated from, and shaped into an
-// OpenAI response or a stream of chunks with usage (cached tokens included). Requests take the
-// engine one at a time (no batching across requests yet). Also the counters /metrics shows.
+// OpenAI response or a stream of chunks with usage (cached tokens included). Requests run on
+// the scheduler (scheduler.h), which batches the decode steps of all of them. Also the
+// counters /metrics shows.
 #pragma once
 
 #include <atomic>
@@ -17,15 +18,14 @@
 #include "engine/model/model.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/chat_api.h"
-#include "server/session_pool.h"
+#include "server/scheduler.h"
 
 namespace v4agent::server {
 
 struct ServiceOptions {
-  std::string served_name;  // the model name requests must use
-  int max_sessions = 16;
+  std::string served_name;     // the model name requests must use
   int64_t max_tokens_cap = 0;  // per request; 0: the context
-  int64_t cache_bytes = 0;     // kept caches beyond this are evicted (0: count limit only)
+  SchedulerOptions scheduler;  // sessions, cache memory, batch size
 };
 
 class ChatService {
@@ -49,12 +49,10 @@ class ChatService {
   engine::Model* model_;
   const engine::Tokenizer* tokenizer_;
   ServiceOptions options_;
-  std::mutex engine_mu_;  // one request on the engine at a time
-  SessionPool pool_;      // guarded by engine_mu_
   std::mutex raw_mu_;
   std::map<std::string, std::string> raw_by_key_;  // assistant turns we generated
   std::vector<int32_t> stop_ids_;
-  std::atomic<int> waiting_{0};
+  Scheduler scheduler_;  // last: its thread stops before the rest goes
   std::atomic<uint64_t> next_id_{1};
   // Metrics.
   std::mutex metrics_mu_;

@@ -4,6 +4,12 @@
 
 namespace v4agent::server {
 
+int64_t Prepared::pending_tokens() const {
+  int64_t n = 0;
+  for (size_t i = piece; i < pending.size(); ++i) n += static_cast<int64_t>(pending[i].ids.size());
+  return n - static_cast<int64_t>(piece_done);
+}
+
 SessionPool::SessionPool(engine::Model* model, engine::SessionOptions options, int max_sessions,
                          TokenBytes token_bytes, std::vector<std::string> split_before)
     : model_(model),
@@ -27,11 +33,12 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
   }
   Prepared p;
   Conversation* use = nullptr;
-  if (best != nullptr && best_common == best->text.size()) {
-    use = best;  // a pure extension: append in place
+  if (best != nullptr && !best->busy && best_common == best->text.size() &&
+      best->session->length() == static_cast<int64_t>(best->token_end.size())) {
+    use = best;  // a pure extension of an idle conversation: append in place
   } else if (best != nullptr) {
-    // Diverges inside it: keep it for its own client and continue a fork from the last whole
-    // token within the shared part.
+    // Diverges inside it, or another request is using it: keep it for its own client and
+    // continue a fork from the last whole token within the shared part.
     const auto cut = std::upper_bound(best->token_end.begin(), best->token_end.end(), best_common);
     const int64_t keep_tokens = cut - best->token_end.begin();
     if (keep_tokens > 0) {
@@ -51,10 +58,11 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
     use = live_.back().get();
   }
   use->last_used = ++clock_;
+  use->busy = true;
   p.conversation = use;
   p.cached_tokens = use->session->length();
   // The new text in pieces split before each marker: special tokens are atomic, so the ids
-  // are the same as for the whole, and each piece's Append leaves a snapshot.
+  // are the same as for the whole, and each piece's end leaves a snapshot.
   const std::string_view rest = std::string_view(prompt).substr(use->text.size());
   std::vector<size_t> cuts = {0};
   for (const auto& m : split_before_) {
@@ -64,18 +72,39 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
   }
   std::sort(cuts.begin(), cuts.end());
   cuts.push_back(rest.size());
-  size_t end = use->text.size();
   for (size_t i = 0; i + 1 < cuts.size(); ++i) {
     if (cuts[i + 1] <= cuts[i]) continue;
-    const std::vector<int32_t> ids = encode(rest.substr(cuts[i], cuts[i + 1] - cuts[i]));
-    if (ids.empty()) continue;
-    V4_RETURN_IF_ERROR(use->session->Append(ids));
-    p.prefilled_tokens += static_cast<int64_t>(ids.size());
-    for (int32_t id : ids) use->token_end.push_back(end += token_bytes_(id));
+    Prepared::Piece piece;
+    piece.text = std::string(rest.substr(cuts[i], cuts[i + 1] - cuts[i]));
+    piece.ids = encode(piece.text);
+    p.pending.push_back(std::move(piece));
   }
-  use->text = prompt;
-  Evict(use);
+  Evict();
   return p;
+}
+
+Status SessionPool::Advance(Prepared& p, int64_t max_tokens) {
+  Conversation* c = p.conversation;
+  while (!p.ready() && max_tokens > 0) {
+    const Prepared::Piece& piece = p.pending[p.piece];
+    const size_t n = std::min(piece.ids.size() - p.piece_done, static_cast<size_t>(max_tokens));
+    const bool whole = p.piece_done + n == piece.ids.size();
+    if (n > 0) {
+      V4_RETURN_IF_ERROR(
+          c->session->Append(std::span<const int32_t>(piece.ids).subspan(p.piece_done, n), whole));
+    }
+    p.piece_done += n;
+    p.prefilled_tokens += static_cast<int64_t>(n);
+    max_tokens -= static_cast<int64_t>(n);
+    if (whole) {
+      size_t end = c->text.size();
+      for (int32_t id : piece.ids) c->token_end.push_back(end += token_bytes_(id));
+      c->text += piece.text;
+      ++p.piece;
+      p.piece_done = 0;
+    }
+  }
+  return Status::Ok();
 }
 
 void SessionPool::Finish(Conversation* c, const std::vector<int32_t>& generated,
@@ -83,17 +112,34 @@ void SessionPool::Finish(Conversation* c, const std::vector<int32_t>& generated,
   size_t end = c->text.size();
   for (int32_t id : generated) c->token_end.push_back(end += token_bytes_(id));
   c->text += text;
+  c->session->Checkpoint();
+  c->busy = false;
+  c->last_used = ++clock_;
+  Evict();
 }
 
-void SessionPool::Evict(const Conversation* keep) {
+void SessionPool::Release(Conversation* c) {
+  const int64_t committed = static_cast<int64_t>(c->token_end.size());
+  if (c->session->length() != committed && !c->session->Rewind(committed).ok()) {
+    // Cannot happen (every length down to 0 has a snapshot at or before it); if it did, the
+    // conversation would no longer match its text: drop it.
+    c->text.clear();
+    c->token_end.clear();
+    c->session = std::make_unique<engine::Session>(model_, options_);
+  }
+  c->busy = false;
+  Evict();
+}
+
+void SessionPool::Evict() {
   while (static_cast<int>(live_.size()) > max_sessions_ ||
          (max_bytes_ > 0 && live_.size() > 1 && cached_bytes() > max_bytes_)) {
     auto victim = live_.end();
     for (auto it = live_.begin(); it != live_.end(); ++it) {
-      if (it->get() == keep) continue;
+      if ((*it)->busy) continue;
       if (victim == live_.end() || (*it)->last_used < (*victim)->last_used) victim = it;
     }
-    if (victim == live_.end()) return;
+    if (victim == live_.end()) return;  // every one is in use: over the limit until they end
     live_.erase(victim);
   }
 }

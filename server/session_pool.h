@@ -1,9 +1,12 @@
 // The live conversations of `v4agent serve`, kept between requests and found again by the
 // prompt text they hold: a request whose rendered prompt extends a kept conversation appends
 // only the new text; one that shares a prefix with it forks that conversation (the history is
-// shared copy-on-write) and rewinds the fork to the last whole token inside the shared part. Least
-// recently used conversations go when there are more than `max_sessions`. Not thread-safe: the
-// caller holds the engine for the whole request.
+// shared copy-on-write) and rewinds the fork to the last whole token inside the shared part.
+// A conversation a request is using (busy) is never extended in place or evicted by another:
+// a second request on the same history forks it. The new text is appended in slices
+// (Advance), so a scheduler can interleave a long prompt with the decode steps of others.
+// Least recently used idle conversations go when there are more than `max_sessions` or their
+// caches hold more than `max_bytes`. Not thread-safe: one thread (the scheduler) owns it.
 #pragma once
 
 #include <cstdint>
@@ -20,17 +23,31 @@ namespace v4agent::server {
 
 struct Conversation {
   std::unique_ptr<engine::Session> session;
-  std::string text;  // whose tokens are exactly session->tokens()
+  // The text of the first token_end.size() tokens of session->tokens() (a request's prompt
+  // while it is being prefilled or generated from is only committed when a piece or the
+  // generation is whole).
+  std::string text;
   // Where each token's bytes end in `text` (byte-level BPE: the tokens' bytes, joined, are
   // the text), so a conversation can be cut at the last whole token inside a shared prefix.
   std::vector<size_t> token_end;
   uint64_t last_used = 0;
+  bool busy = false;  // a request is prefilling or generating on it
 };
 
+// A request's place in the pool: the conversation it runs on and what is left to prefill.
 struct Prepared {
   Conversation* conversation = nullptr;
   int64_t cached_tokens = 0;     // already in the cache, not prefilled
-  int64_t prefilled_tokens = 0;  // appended for this request
+  int64_t prefilled_tokens = 0;  // appended for this request so far
+  struct Piece {
+    std::string text;
+    std::vector<int32_t> ids;
+  };
+  std::vector<Piece> pending;  // the prompt's new text, split before role markers
+  size_t piece = 0;            // the piece being appended
+  size_t piece_done = 0;       // its ids already appended
+  bool ready() const { return piece == pending.size(); }
+  int64_t pending_tokens() const;
 };
 
 class SessionPool {
@@ -46,16 +63,22 @@ class SessionPool {
   // bytes (0: no limit). History shared by forks counts once per conversation holding it.
   void set_max_bytes(int64_t bytes) { max_bytes_ = bytes; }
 
-  // The conversation to generate from, holding exactly `prompt` in its cache.
+  // Finds or makes the conversation for `prompt` and marks it busy; nothing is prefilled yet.
   Result<Prepared> Prepare(const std::string& prompt, const Encode& encode);
-  // Records what was generated (appended by Generate) so a follow-up finds it.
+  // Appends up to `max_tokens` (> 0) of the pending prompt; on an error the request is over
+  // (call Release). Snapshots are taken only where a piece ends.
+  Status Advance(Prepared& p, int64_t max_tokens);
+  // Records what was generated (already in the session) and makes the conversation idle, so a
+  // follow-up finds it. `generated`'s bytes are `text`.
   void Finish(Conversation* c, const std::vector<int32_t>& generated, const std::string& text);
+  // Makes a conversation idle after a failed request: its uncommitted tokens are dropped.
+  void Release(Conversation* c);
 
   size_t size() const { return live_.size(); }
   int64_t cached_bytes() const;
 
  private:
-  void Evict(const Conversation* keep);
+  void Evict();
   engine::Model* model_;
   engine::SessionOptions options_;
   int max_sessions_;

@@ -105,7 +105,7 @@ class ServerTest : public ::testing::Test {
     tokenizer_ = std::move(t).value().release();
     ServiceOptions so;
     so.served_name = "mini";
-    so.max_sessions = 4;
+    so.scheduler.max_sessions = 4;
     service_ = new ChatService(model_, tokenizer_, so);
     HttpOptions ho;
     ho.port = 0;
@@ -233,8 +233,12 @@ TEST_F(ServerTest, ErrorsAreShapedAsOpenAIShapesThem) {
     ASSERT_TRUE(err.is_object()) << res.substr(0, 400);
     EXPECT_TRUE(err.contains("message") && err.contains("type") && err.contains("param") &&
                 err.contains("code"));
-    if (!c.param.empty()) EXPECT_EQ(err["param"], c.param) << res.substr(0, 400);
-    if (!c.code.empty()) EXPECT_EQ(err["code"], c.code) << res.substr(0, 400);
+    if (!c.param.empty()) {
+      EXPECT_EQ(err["param"], c.param) << res.substr(0, 400);
+    }
+    if (!c.code.empty()) {
+      EXPECT_EQ(err["code"], c.code) << res.substr(0, 400);
+    }
     if (!c.text.empty()) {
       EXPECT_NE(err["message"].get<std::string>().find(c.text), std::string::npos) << err;
     }
@@ -295,6 +299,42 @@ TEST_F(ServerTest, ADepartingClientAndAHundredConcurrentRequestsLeaveNothingBehi
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(OpenFds(), before);
+}
+
+int64_t Metric(int port, const std::string& name) {
+  const std::string m = Http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const size_t at = m.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::atoll(m.c_str() + at + name.size() + 2);
+}
+
+// Continuous batching changes no result: a seeded, sampled request gets the same message when
+// it runs alone and when three others are decoded in the same forward passes.
+TEST_F(ServerTest, ASeededRequestGetsTheSameTokensAloneAndBatchedWithThreeOthers) {
+  auto body = [](const std::string& text, int seed) {
+    return StrCat(R"({"model": "mini", "messages": [{"role": "user", "content": ")", text,
+                  R"("}], "max_tokens": 24, "temperature": 1.0, "seed": )", seed, "}");
+  };
+  const std::string seeded = body("tell me about batching", 42);
+  const Json alone = Body(Post(port(), seeded));
+  ASSERT_TRUE(alone.contains("choices")) << alone.dump();
+  const int64_t steps0 = Metric(port(), "v4agent_decode_steps_total");
+  const int64_t rows0 = Metric(port(), "v4agent_decode_rows_total");
+  std::vector<Json> replies(4);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      replies[i] = Body(Post(port(), i == 0 ? seeded : body(StrCat("other prompt ", i), i)));
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (const Json& r : replies) ASSERT_TRUE(r.contains("choices")) << r.dump();
+  EXPECT_EQ(replies[0]["choices"][0]["message"], alone["choices"][0]["message"]);
+  EXPECT_EQ(replies[0]["usage"]["completion_tokens"], alone["usage"]["completion_tokens"]);
+  // The four shared forward passes: fewer steps than tokens decoded.
+  const int64_t steps = Metric(port(), "v4agent_decode_steps_total") - steps0;
+  const int64_t rows = Metric(port(), "v4agent_decode_rows_total") - rows0;
+  EXPECT_LT(steps, rows) << "no decode step ran two requests together";
+  EXPECT_GE(Metric(port(), "v4agent_decode_batch_max"), 2);
 }
 
 TEST_F(ServerTest, ABearerKeyIsRequiredWhenConfigured) {

@@ -57,6 +57,65 @@ std::string AssistantKey(const OrderedJson& m) {
   return DumpJson(k);
 }
 
+// The fields both routes share, checked; the error names the field.
+std::optional<ApiError> ParseGeneration(const Json& body, GenerationParams* p) {
+  if (!body.contains("model") || !body["model"].is_string()) {
+    return Bad("you must provide a model parameter", "model");
+  }
+  p->model = body["model"].get<std::string>();
+  auto number = [&](const char* key, double lo, double hi, double* out) -> std::optional<ApiError> {
+    if (!body.contains(key) || body[key].is_null()) return std::nullopt;
+    if (!body[key].is_number() || body[key].get<double>() < lo || body[key].get<double>() > hi) {
+      return Bad(StrCat(key, " must be a number between ", lo, " and ", hi), key);
+    }
+    *out = body[key].get<double>();
+    return std::nullopt;
+  };
+  if (auto e = number("temperature", 0, 2, &p->temperature)) return e;
+  if (auto e = number("top_p", 0, 1, &p->top_p)) return e;
+  if (p->top_p == 0) return Bad("top_p must be above 0", "top_p");
+  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+    if (!body.contains(key) || body[key].is_null()) continue;
+    if (!body[key].is_number_integer() || body[key].get<int64_t>() < 1) {
+      return Bad(StrCat(key, " must be a positive integer"), key);
+    }
+    p->max_tokens = body[key].get<int64_t>();
+  }
+  if (body.contains("n") && !body["n"].is_null() && body["n"] != 1) {
+    return Bad("only n = 1 is supported", "n");
+  }
+  if (body.contains("logprobs") && body["logprobs"] == true) {
+    return Bad("logprobs are not supported", "logprobs");
+  }
+  if (body.contains("seed") && !body["seed"].is_null()) {
+    if (!body["seed"].is_number_integer()) return Bad("seed must be an integer", "seed");
+    p->seed = static_cast<uint64_t>(body["seed"].get<int64_t>());
+  }
+  if (body.contains("stop") && !body["stop"].is_null()) {
+    const Json& s = body["stop"];
+    if (s.is_string()) {
+      p->stop.push_back(s.get<std::string>());
+    } else if (s.is_array() && s.size() <= 4) {
+      for (const Json& x : s) {
+        if (!x.is_string() || x.get<std::string>().empty()) {
+          return Bad("stop must be a string or up to 4 non-empty strings", "stop");
+        }
+        p->stop.push_back(x.get<std::string>());
+      }
+    } else {
+      return Bad("stop must be a string or up to 4 non-empty strings", "stop");
+    }
+  }
+  if (body.contains("stream") && !body["stream"].is_null()) {
+    if (!body["stream"].is_boolean()) return Bad("stream must be a boolean", "stream");
+    p->stream = body["stream"].get<bool>();
+  }
+  if (body.contains("stream_options") && body["stream_options"].is_object()) {
+    p->include_usage = body["stream_options"].value("include_usage", false);
+  }
+  return std::nullopt;
+}
+
 std::variant<ChatRequest, ApiError> ParseChatRequest(const Json& body, const RawLookup& raw_for) {
   if (!body.is_object()) return Bad("the request body must be a JSON object");
   static const std::set<std::string> kSupported = {
@@ -72,60 +131,7 @@ std::variant<ChatRequest, ApiError> ParseChatRequest(const Json& body, const Raw
     }
   }
   ChatRequest r;
-  if (!body.contains("model") || !body["model"].is_string()) {
-    return Bad("you must provide a model parameter", "model");
-  }
-  r.model = body["model"].get<std::string>();
-  auto number = [&](const char* key, double lo, double hi, double* out) -> std::optional<ApiError> {
-    if (!body.contains(key) || body[key].is_null()) return std::nullopt;
-    if (!body[key].is_number() || body[key].get<double>() < lo || body[key].get<double>() > hi) {
-      return Bad(StrCat(key, " must be a number between ", lo, " and ", hi), key);
-    }
-    *out = body[key].get<double>();
-    return std::nullopt;
-  };
-  if (auto e = number("temperature", 0, 2, &r.temperature)) return *e;
-  if (auto e = number("top_p", 0, 1, &r.top_p)) return *e;
-  if (r.top_p == 0) return Bad("top_p must be above 0", "top_p");
-  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-    if (!body.contains(key) || body[key].is_null()) continue;
-    if (!body[key].is_number_integer() || body[key].get<int64_t>() < 1) {
-      return Bad(StrCat(key, " must be a positive integer"), key);
-    }
-    r.max_tokens = body[key].get<int64_t>();
-  }
-  if (body.contains("n") && !body["n"].is_null() && body["n"] != 1) {
-    return Bad("only n = 1 is supported", "n");
-  }
-  if (body.contains("logprobs") && body["logprobs"] == true) {
-    return Bad("logprobs are not supported", "logprobs");
-  }
-  if (body.contains("seed") && !body["seed"].is_null()) {
-    if (!body["seed"].is_number_integer()) return Bad("seed must be an integer", "seed");
-    r.seed = static_cast<uint64_t>(body["seed"].get<int64_t>());
-  }
-  if (body.contains("stop") && !body["stop"].is_null()) {
-    const Json& s = body["stop"];
-    if (s.is_string()) {
-      r.stop.push_back(s.get<std::string>());
-    } else if (s.is_array() && s.size() <= 4) {
-      for (const Json& x : s) {
-        if (!x.is_string() || x.get<std::string>().empty()) {
-          return Bad("stop must be a string or up to 4 non-empty strings", "stop");
-        }
-        r.stop.push_back(x.get<std::string>());
-      }
-    } else {
-      return Bad("stop must be a string or up to 4 non-empty strings", "stop");
-    }
-  }
-  if (body.contains("stream") && !body["stream"].is_null()) {
-    if (!body["stream"].is_boolean()) return Bad("stream must be a boolean", "stream");
-    r.stream = body["stream"].get<bool>();
-  }
-  if (body.contains("stream_options") && body["stream_options"].is_object()) {
-    r.include_usage = body["stream_options"].value("include_usage", false);
-  }
+  if (auto e = ParseGeneration(body, &r)) return *e;
   // DeepSeek's fields: thinking {"type": "enabled"|"disabled"}, reasoning_effort.
   if (body.contains("thinking") && !body["thinking"].is_null()) {
     const Json& t = body["thinking"];
@@ -271,6 +277,62 @@ std::variant<ChatRequest, ApiError> ParseChatRequest(const Json& body, const Raw
   }
   if (Status s = dsml::ValidateConversation(conv, "messages"); !s.ok()) {
     return Bad(std::string(s.message()), "messages");
+  }
+  return r;
+}
+
+std::variant<TextRequest, ApiError> ParseTextRequest(const Json& body, int64_t vocab_size) {
+  if (!body.is_object()) return Bad("the request body must be a JSON object");
+  static const std::set<std::string> kSupported = {
+      "model", "prompt", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream",
+      "stream_options", "echo",
+      // Accepted and without effect here.
+      "user", "frequency_penalty", "presence_penalty", "best_of", "logprobs", "suffix"};
+  for (const auto& [k, v] : body.items()) {
+    if (!kSupported.count(k)) {
+      return Bad(StrCat("Unrecognized request argument supplied: ", k), k, "unrecognized_argument");
+    }
+  }
+  TextRequest r;
+  r.max_tokens = 16;  // OpenAI's default for this route
+  if (auto e = ParseGeneration(body, &r)) return *e;
+  for (const char* key : {"logprobs", "suffix"}) {
+    if (body.contains(key) && !body[key].is_null()) {
+      return Bad(StrCat(key, " is not supported"), key);
+    }
+  }
+  if (body.contains("best_of") && !body["best_of"].is_null() && body["best_of"] != 1) {
+    return Bad("only best_of = 1 is supported", "best_of");
+  }
+  if (body.contains("echo") && !body["echo"].is_null()) {
+    if (!body["echo"].is_boolean()) return Bad("echo must be a boolean", "echo");
+    r.echo = body["echo"].get<bool>();
+  }
+  if (!body.contains("prompt") || body["prompt"].is_null()) {
+    return Bad("you must provide a prompt", "prompt");
+  }
+  Json prompt = body["prompt"];
+  // One prompt: a string, a list of token ids, or a list holding exactly one of either.
+  if (prompt.is_array() && prompt.size() == 1 && (prompt[0].is_string() || prompt[0].is_array())) {
+    prompt = Json(prompt[0]);
+  }
+  if (prompt.is_string()) {
+    r.text = prompt.get<std::string>();
+    if (r.text.empty()) return Bad("the prompt is empty", "prompt");
+    return r;
+  }
+  if (!prompt.is_array() || prompt.empty()) {
+    return Bad("prompt must be a string or a non-empty list of token ids (one prompt per request)",
+               "prompt");
+  }
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    const Json& t = prompt[i];
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= vocab_size) {
+      return Bad(StrCat("prompt[", i, "] is not a token id in [0, ", vocab_size,
+                        ") (one prompt per request: a string or a list of token ids)"),
+                 "prompt");
+    }
+    r.ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
   }
   return r;
 }

@@ -27,11 +27,9 @@ struct ApiError {
   Json ToJson() const;
 };
 
-struct ChatRequest {
+// What both completion routes take besides the prompt.
+struct GenerationParams {
   std::string model;
-  dsml::Conversation conversation;
-  OrderedJson tools = OrderedJson::array();
-  bool thinking = true;
   int64_t max_tokens = 0;  // 0: up to the context
   double temperature = 1.0;
   double top_p = 1.0;
@@ -40,6 +38,21 @@ struct ChatRequest {
   bool stream = false;
   bool include_usage = false;
 };
+
+struct ChatRequest : GenerationParams {
+  dsml::Conversation conversation;
+  OrderedJson tools = OrderedJson::array();
+  bool thinking = true;
+};
+
+// POST /v1/completions: a raw prompt, as text (special tokens such as the chat template's are
+// read as such) or as token ids, continued without any template.
+struct TextRequest : GenerationParams {
+  std::string text;
+  std::vector<int32_t> ids;  // used when non-empty
+  bool echo = false;         // the prompt's text before the completion
+};
+std::variant<TextRequest, ApiError> ParseTextRequest(const Json& body, int64_t vocab_size);
 
 // `raw_for`: the raw bytes a kept assistant turn was generated as, found by the message's
 // reasoning, content and tool calls (so a client that sends a turn back unchanged gets the

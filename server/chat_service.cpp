@@ -8,6 +8,7 @@
 #include "dsml/prompt_encoder.h"
 #include "dsml/stream_parser.h"
 #include "engine/sampler/sampler.h"
+#include "server/stop_strings.h"
 
 namespace v4agent::server {
 
@@ -26,18 +27,73 @@ std::string ChatService::RawFor(const OrderedJson& message) {
   return it == raw_by_key_.end() ? "" : it->second;
 }
 
-std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
-                                                   const std::function<bool(const Json&)>& emit) {
-  if (req.model != options_.served_name) {
+std::optional<ApiError> ChatService::CheckModel(const std::string& model) const {
+  if (model == options_.served_name) return std::nullopt;
+  ApiError e;
+  e.http_status = 404;
+  e.type = "invalid_request_error";
+  e.code = "model_not_found";
+  e.param = "model";
+  e.message = StrCat("The model `", model, "` does not exist; this server serves `",
+                     options_.served_name, "`");
+  return e;
+}
+
+std::optional<ApiError> ChatService::SetUp(const GenerationParams& p, int64_t prompt_tokens,
+                                           const char* param, Job* job) {
+  // Counted before the engine sees it, so a prompt longer than the context never reaches a
+  // kept conversation.
+  const int64_t context = model_->max_context();
+  if (prompt_tokens >= context) {
     ApiError e;
-    e.http_status = 404;
-    e.type = "invalid_request_error";
-    e.code = "model_not_found";
-    e.param = "model";
-    e.message = StrCat("The model `", req.model, "` does not exist; this server serves `",
-                       options_.served_name, "`");
+    e.code = "context_length_exceeded";
+    e.param = param;
+    e.message = StrCat("This model's maximum context length is ", context,
+                       " tokens. However, your prompt resulted in ", prompt_tokens, " tokens.");
     return e;
   }
+  int64_t budget = context - prompt_tokens;
+  if (p.max_tokens > 0) budget = std::min(budget, p.max_tokens);
+  if (options_.max_tokens_cap > 0) budget = std::min(budget, options_.max_tokens_cap);
+  job->sampling.temperature = static_cast<float>(p.temperature);
+  job->sampling.top_p = static_cast<float>(p.top_p);
+  job->sampling.seed = p.seed.value_or(next_id_.load() * 0x9E3779B97F4A7C15ull);
+  job->max_tokens = std::max<int64_t>(budget, 1);
+  job->stop_ids = stop_ids_;
+  return std::nullopt;
+}
+
+std::optional<ApiError> ChatService::RunJob(Job& job) {
+  scheduler_.Run(job);
+  if (job.status.ok()) return std::nullopt;
+  ApiError e;
+  e.http_status = 500;
+  e.type = "server_error";
+  e.message = std::string(job.status.message());
+  return e;
+}
+
+Json ChatService::Usage(const Job& job) {
+  const int64_t generated = static_cast<int64_t>(job.tokens.size());
+  return Json{{"prompt_tokens", job.prompt_tokens},
+              {"completion_tokens", generated},
+              {"total_tokens", job.prompt_tokens + generated},
+              {"prompt_tokens_details", {{"cached_tokens", job.cached_tokens}}}};
+}
+
+void ChatService::CountTokens(const Job& job, const char* route, double seconds) {
+  {
+    std::lock_guard<std::mutex> lock(metrics_mu_);
+    tokens_prefilled_ += job.prefilled_tokens;
+    tokens_reused_ += job.cached_tokens;
+    tokens_generated_ += static_cast<int64_t>(job.tokens.size());
+  }
+  CountRequest(route, 200, seconds);
+}
+
+std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
+                                                   const std::function<bool(const Json&)>& emit) {
+  if (auto e = CheckModel(req.model)) return *e;
   // Raw bytes of assistant turns we generated, so re-rendering matches the cache.
   dsml::Conversation conv = req.conversation;
   for (auto& m : conv.messages) {
@@ -53,21 +109,10 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
     return e;
   }
   const auto start = std::chrono::steady_clock::now();
-  const int64_t context = model_->max_context();
-  // Counted here (the tokenizer is safe to share), so a prompt longer than the context
-  // never reaches the engine or a kept conversation.
   const int64_t prompt_estimate = static_cast<int64_t>(tokenizer_->Encode(*prompt, true).size());
-  if (prompt_estimate >= context) {
-    ApiError e;
-    e.code = "context_length_exceeded";
-    e.param = "messages";
-    e.message = StrCat("This model's maximum context length is ", context,
-                       " tokens. However, your messages resulted in ", prompt_estimate, " tokens.");
-    return e;
-  }
-  int64_t budget = context - prompt_estimate;
-  if (req.max_tokens > 0) budget = std::min(budget, req.max_tokens);
-  if (options_.max_tokens_cap > 0) budget = std::min(budget, options_.max_tokens_cap);
+  Job job;
+  if (auto e = SetUp(req, prompt_estimate, "messages", &job)) return *e;
+  job.prompt = *prompt;
 
   const std::string id = StrCat("chatcmpl-", next_id_++);
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
@@ -84,19 +129,10 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
   if (emit && !emit(chunk(Json{{"role", "assistant"}, {"content", ""}}, nullptr))) {
     client_gone = true;
   }
-  Job job;
-  job.prompt = *prompt;
-  job.sampling.temperature = static_cast<float>(req.temperature);
-  job.sampling.top_p = static_cast<float>(req.top_p);
-  job.sampling.seed = req.seed.value_or(next_id_.load() * 0x9E3779B97F4A7C15ull);
-  job.max_tokens = std::max<int64_t>(budget, 1);
-  job.stop_ids = stop_ids_;
   engine::StreamDecoder decoder(*tokenizer_);
   const dsml::ThinkingMode mode = req.conversation.thinking_mode;
   const OrderedJson* tools = req.tools.empty() ? nullptr : &req.tools;
   dsml::StreamParser parser(mode, tools);
-  std::string generated;  // decoded so far, for stop strings
-  size_t stop_at = std::string::npos;
   int call_index = 0;
   auto forward = [&](const std::vector<dsml::Event>& events) {
     for (const auto& e : events) {
@@ -120,39 +156,24 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
       if (!emit(chunk(delta, nullptr))) client_gone = true;
     }
   };
+  StopStrings stops(req.stop);
+  auto show = [&](const std::string& text) {
+    if (!emit || text.empty() || client_gone) return;
+    std::vector<dsml::Event> events;
+    parser.Feed(text, &events);
+    forward(events);
+  };
   // Runs on the scheduler's thread while this one waits; emit only queues bytes.
   job.on_token = [&](int32_t tok) {
-    const std::string piece = decoder.Push(tok);
-    generated += piece;
-    if (!req.stop.empty() && stop_at == std::string::npos) {
-      for (const auto& s : req.stop) {
-        const size_t at = generated.find(s);
-        if (at != std::string::npos) stop_at = std::min(stop_at, at);
-      }
-      if (stop_at != std::string::npos) return false;
-    }
-    if (emit && !piece.empty()) {
-      std::vector<dsml::Event> events;
-      parser.Feed(piece, &events);
-      forward(events);
-    }
-    return !client_gone;
+    show(stops.Feed(decoder.Push(tok)));
+    return !stops.hit() && !client_gone;
   };
-  scheduler_.Run(job);
-  if (!job.status.ok()) {
-    ApiError e;
-    e.http_status = 500;
-    e.type = "server_error";
-    e.message = std::string(job.status.message());
-    return e;
-  }
-  const int64_t prompt_tokens = job.prompt_tokens;
+  if (auto e = RunJob(job)) return *e;
   const std::string raw = tokenizer_->Decode(job.tokens);
 
-  dsml::ParsedMessage parsed =
-      dsml::ParseCompletion(stop_at == std::string::npos ? std::string_view(raw)
-                                                         : std::string_view(raw).substr(0, stop_at),
-                            mode, tools);
+  show(stops.Flush());
+  dsml::ParsedMessage parsed = dsml::ParseCompletion(
+      std::string_view(raw).substr(0, stops.hit() ? stops.at() : raw.size()), mode, tools);
   OrderedJson message{{"role", "assistant"}, {"content", parsed.content}};
   if (!parsed.reasoning_content.empty()) message["reasoning_content"] = parsed.reasoning_content;
   if (!parsed.tool_calls.empty()) {
@@ -167,26 +188,16 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
   }
   {
     std::lock_guard<std::mutex> lock(raw_mu_);
-    if (stop_at == std::string::npos) raw_by_key_[AssistantKey(message)] = raw;
+    if (!stops.hit()) raw_by_key_[AssistantKey(message)] = raw;
     if (raw_by_key_.size() > 4096) raw_by_key_.erase(raw_by_key_.begin());
   }
-  const std::string finish = !parsed.tool_calls.empty()     ? "tool_calls"
-                             : stop_at != std::string::npos ? "stop"
-                             : job.stopped_by_token         ? "stop"
-                                                            : "length";
-  const int64_t generated_tokens = static_cast<int64_t>(job.tokens.size());
-  const Json usage{{"prompt_tokens", prompt_tokens},
-                   {"completion_tokens", generated_tokens},
-                   {"total_tokens", prompt_tokens + generated_tokens},
-                   {"prompt_tokens_details", {{"cached_tokens", job.cached_tokens}}}};
-  {
-    std::lock_guard<std::mutex> lock(metrics_mu_);
-    tokens_prefilled_ += job.prefilled_tokens;
-    tokens_reused_ += job.cached_tokens;
-    tokens_generated_ += generated_tokens;
-  }
-  CountRequest("/v1/chat/completions", 200,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const std::string finish = !parsed.tool_calls.empty() ? "tool_calls"
+                             : stops.hit()              ? "stop"
+                             : job.stopped_by_token     ? "stop"
+                                                        : "length";
+  const Json usage = Usage(job);
+  CountTokens(job, "/v1/chat/completions",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (emit) {
     if (!client_gone) {
       std::vector<dsml::Event> events;
@@ -210,6 +221,75 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
               {"model", options_.served_name},
               {"choices", Json::array({Json{{"index", 0},
                                             {"message", Json::parse(DumpJson(message))},
+                                            {"finish_reason", finish}}})},
+              {"usage", usage}};
+}
+
+std::variant<Json, ApiError> ChatService::CompleteText(
+    const TextRequest& req, const std::function<bool(const Json&)>& emit) {
+  if (auto e = CheckModel(req.model)) return *e;
+  const auto start = std::chrono::steady_clock::now();
+  Job job;
+  if (!req.ids.empty()) {
+    job.prompt_ids = req.ids;
+  } else {
+    job.prompt = req.text;
+  }
+  const int64_t prompt_tokens =
+      req.ids.empty() ? static_cast<int64_t>(tokenizer_->Encode(req.text, true).size())
+                      : static_cast<int64_t>(req.ids.size());
+  if (auto e = SetUp(req, prompt_tokens, "prompt", &job)) return *e;
+  const std::string id = StrCat("cmpl-", next_id_++);
+  const int64_t created = static_cast<int64_t>(std::time(nullptr));
+  auto chunk = [&](const std::string& text, Json finish) {
+    return Json{{"id", id},
+                {"object", "text_completion"},
+                {"created", created},
+                {"model", options_.served_name},
+                {"choices", Json::array({Json{{"text", text},
+                                              {"index", 0},
+                                              {"logprobs", nullptr},
+                                              {"finish_reason", std::move(finish)}}})}};
+  };
+  const std::string prompt_text = req.ids.empty() ? req.text : tokenizer_->Decode(req.ids);
+  bool client_gone = false;
+  auto show = [&](const std::string& text) {
+    if (emit && !text.empty() && !client_gone && !emit(chunk(text, nullptr))) client_gone = true;
+  };
+  if (req.echo) show(prompt_text);
+  engine::StreamDecoder decoder(*tokenizer_);
+  StopStrings stops(req.stop);
+  job.on_token = [&](int32_t tok) {
+    show(stops.Feed(decoder.Push(tok)));
+    return !stops.hit() && !client_gone;
+  };
+  if (auto e = RunJob(job)) return *e;
+  show(stops.Flush());
+  std::string text = tokenizer_->Decode(job.tokens);
+  if (stops.hit()) text.resize(std::min(text.size(), stops.at()));
+  const std::string finish = stops.hit() || job.stopped_by_token ? "stop" : "length";
+  const Json usage = Usage(job);
+  CountTokens(job, "/v1/completions",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (emit) {
+    if (!client_gone) emit(chunk("", finish));
+    if (!client_gone && req.include_usage) {
+      emit(Json{{"id", id},
+                {"object", "text_completion"},
+                {"created", created},
+                {"model", options_.served_name},
+                {"choices", Json::array()},
+                {"usage", usage}});
+    }
+    return Json();
+  }
+  return Json{{"id", id},
+              {"object", "text_completion"},
+              {"created", created},
+              {"model", options_.served_name},
+              {"choices", Json::array({Json{{"text", req.echo ? prompt_text + text : text},
+                                            {"index", 0},
+                                            {"logprobs", nullptr},
                                             {"finish_reason", finish}}})},
               {"usage", usage}};
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -37,14 +38,28 @@ class ChatService {
   std::variant<Json, ApiError> Complete(const ChatRequest& request,
                                         const std::function<bool(const Json&)>& emit);
 
+  // POST /v1/completions: a raw prompt continued without a template; chunks and response
+  // as OpenAI's legacy completions shape them.
+  std::variant<Json, ApiError> CompleteText(const TextRequest& request,
+                                            const std::function<bool(const Json&)>& emit);
+
   const std::string& served_name() const { return options_.served_name; }
   int64_t max_context() const { return model_->max_context(); }
+  int64_t vocab_size() const { return model_->config().vocab_size; }
   std::string MetricsText();
   // Counts a request that ended before reaching the engine (a bad body, auth, routing).
   void CountRequest(const std::string& route, int status, double seconds);
 
  private:
   std::string RawFor(const OrderedJson& message);
+  std::optional<ApiError> CheckModel(const std::string& model) const;
+  // Sampling, budget (within the context left after `prompt_tokens`) and stop ids of `job`;
+  // an error when the prompt leaves no room (`param` names the request field).
+  std::optional<ApiError> SetUp(const GenerationParams& p, int64_t prompt_tokens, const char* param,
+                                Job* job);
+  std::optional<ApiError> RunJob(Job& job);  // on the scheduler; its error as a 500
+  static Json Usage(const Job& job);
+  void CountTokens(const Job& job, const char* route, double seconds);
 
   engine::Model* model_;
   const engine::Tokenizer* tokenizer_;

@@ -109,7 +109,7 @@ struct HttpServer::Impl {
       const std::string target(req.target());
       const std::string route = target.substr(0, target.find('?'));
       auto count = [&](int status) {
-        if (route != "/v1/chat/completions" || status != 200) {
+        if ((route != "/v1/chat/completions" && route != "/v1/completions") || status != 200) {
           service->CountRequest(
               route, status,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -154,8 +154,9 @@ struct HttpServer::Impl {
         if (!Write(socket, JsonReply(200, models), keep) || !keep) return;
         continue;
       }
-      if (route == "/v1/chat/completions" && req.method() == http::verb::post) {
-        if (!Chat(socket, req, keep, count) || !keep) return;
+      if ((route == "/v1/chat/completions" || route == "/v1/completions") &&
+          req.method() == http::verb::post) {
+        if (!Generate(socket, req, route == "/v1/completions", keep, count) || !keep) return;
         continue;
       }
       ApiError e;
@@ -166,8 +167,9 @@ struct HttpServer::Impl {
     }
   }
 
-  bool Chat(tcp::socket& socket, const http::request<http::string_body>& req, bool keep,
-            const std::function<void(int)>& count) {
+  // Both completion routes: the body checked, then one JSON reply or a stream of events.
+  bool Generate(tcp::socket& socket, const http::request<http::string_body>& req, bool text,
+                bool keep, const std::function<void(int)>& count) {
     auto body = ParseJson(req.body(), "request body");
     if (!body.ok()) {
       ApiError e;
@@ -175,14 +177,31 @@ struct HttpServer::Impl {
       count(400);
       return Write(socket, ErrorReply(e), keep);
     }
-    auto parsed = ParseChatRequest(*body, nullptr);
-    if (auto* e = std::get_if<ApiError>(&parsed)) {
-      count(e->http_status);
-      return Write(socket, ErrorReply(*e), keep);
+    using Emit = std::function<bool(const Json&)>;
+    std::function<std::variant<Json, ApiError>(const Emit&)> run;
+    bool stream = false;
+    std::variant<ChatRequest, ApiError> chat_parsed = ApiError{};
+    std::variant<TextRequest, ApiError> text_parsed = ApiError{};
+    if (text) {
+      text_parsed = ParseTextRequest(*body, service->vocab_size());
+      if (auto* t = std::get_if<TextRequest>(&text_parsed)) {
+        stream = t->stream;
+        run = [this, t](const Emit& emit) { return service->CompleteText(*t, emit); };
+      }
+    } else {
+      chat_parsed = ParseChatRequest(*body, nullptr);
+      if (auto* c = std::get_if<ChatRequest>(&chat_parsed)) {
+        stream = c->stream;
+        run = [this, c](const Emit& emit) { return service->Complete(*c, emit); };
+      }
     }
-    const ChatRequest& chat = std::get<ChatRequest>(parsed);
-    if (!chat.stream) {
-      auto out = service->Complete(chat, nullptr);
+    if (!run) {
+      const ApiError& e = text ? std::get<ApiError>(text_parsed) : std::get<ApiError>(chat_parsed);
+      count(e.http_status);
+      return Write(socket, ErrorReply(e), keep);
+    }
+    if (!stream) {
+      auto out = run(nullptr);
       if (auto* e = std::get_if<ApiError>(&out)) {
         count(e->http_status);
         return Write(socket, ErrorReply(*e), keep);
@@ -240,8 +259,8 @@ struct HttpServer::Impl {
       qcv.notify_one();
       writer.join();
     };
-    auto out = service->Complete(
-        chat, [&](const Json& chunk) { return send(StrCat("data: ", DumpJson(chunk), "\n\n")); });
+    auto out =
+        run([&](const Json& chunk) { return send(StrCat("data: ", DumpJson(chunk), "\n\n")); });
     if (auto* e = std::get_if<ApiError>(&out)) {
       count(e->http_status);
       bool sent;

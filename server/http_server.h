@@ -1,7 +1,8 @@
 // The HTTP side of `v4agent serve` (Boost.Beast stays in http_server.cpp): an accept loop on
 // one address and a thread per connection with keep-alive, a request body limit, optional
-// Bearer authentication, and routes to the chat service: POST /v1/chat/completions (JSON or
-// server-sent events), GET /v1/models, GET /health, GET /metrics. A client that goes away
+// Bearer authentication, and routes to the chat service: POST /v1/chat/completions and
+// POST /v1/completions (JSON or server-sent events), GET /v1/models, GET /health,
+// GET /metrics. A client that goes away
 // mid-stream stops its generation at the next token. Stop() closes the listener, lets
 // requests in flight finish, and returns when every connection is done.
 #pragma once

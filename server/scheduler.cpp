@@ -75,7 +75,10 @@ void Scheduler::Complete(Active& a, Status status) {
 void Scheduler::Admit(std::unique_ptr<Active> a) {
   Job& job = *a->job;
   auto encode = [this](std::string_view text) { return tokenizer_->Encode(text, true); };
-  auto prepared = pool_.Prepare(job.prompt, encode);
+  auto prepared = job.prompt_ids.empty() ? pool_.Prepare(job.prompt, encode)
+                                         : pool_.PrepareIds(job.prompt_ids, [this](int32_t id) {
+                                             return tokenizer_->Decode({id});
+                                           });
   if (!prepared.ok()) return Complete(*a, prepared.status());
   a->prepared = std::move(*prepared);
   a->sampler = std::make_unique<engine::Sampler>(job.sampling);

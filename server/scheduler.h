@@ -38,6 +38,7 @@ struct SchedulerOptions {
 // scheduler's thread and must not block (a streaming response queues its bytes).
 struct Job {
   std::string prompt;
+  std::vector<int32_t> prompt_ids;  // instead of `prompt` when not empty (matched by tokens)
   engine::SamplerOptions sampling;
   int64_t max_tokens = 1;  // the budget, already capped by the context
   std::vector<int32_t> stop_ids;

@@ -32,33 +32,14 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
     }
   }
   Prepared p;
-  Conversation* use = nullptr;
-  if (best != nullptr && !best->busy && best_common == best->text.size() &&
-      best->session->length() == static_cast<int64_t>(best->token_end.size())) {
-    use = best;  // a pure extension of an idle conversation: append in place
-  } else if (best != nullptr) {
-    // Diverges inside it, or another request is using it: keep it for its own client and
-    // continue a fork from the last whole token within the shared part.
+  int64_t keep_tokens = 0;
+  if (best != nullptr) {
     const auto cut = std::upper_bound(best->token_end.begin(), best->token_end.end(), best_common);
-    const int64_t keep_tokens = cut - best->token_end.begin();
-    if (keep_tokens > 0) {
-      auto fork = std::make_unique<Conversation>();
-      fork->session = best->session->Fork();
-      V4_RETURN_IF_ERROR(fork->session->Rewind(keep_tokens));
-      fork->token_end.assign(best->token_end.begin(), best->token_end.begin() + keep_tokens);
-      fork->text = best->text.substr(0, fork->token_end.back());
-      live_.push_back(std::move(fork));
-      use = live_.back().get();
-    }
+    keep_tokens = cut - best->token_end.begin();
   }
-  if (use == nullptr) {
-    auto fresh = std::make_unique<Conversation>();
-    fresh->session = std::make_unique<engine::Session>(model_, options_);
-    live_.push_back(std::move(fresh));
-    use = live_.back().get();
-  }
-  use->last_used = ++clock_;
-  use->busy = true;
+  V4_ASSIGN_OR_RETURN(
+      Conversation * use,
+      Place(best, keep_tokens, best != nullptr && best_common == best->text.size()));
   p.conversation = use;
   p.cached_tokens = use->session->length();
   // The new text in pieces split before each marker: special tokens are atomic, so the ids
@@ -81,6 +62,60 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
   }
   Evict();
   return p;
+}
+
+Result<Prepared> SessionPool::PrepareIds(std::span<const int32_t> ids,
+                                         const std::function<std::string(int32_t)>& token_text) {
+  Conversation* best = nullptr;
+  size_t best_common = 0;
+  for (const auto& c : live_) {
+    const auto& tokens = c->session->tokens();
+    const size_t limit = std::min(c->token_end.size(), ids.size());
+    size_t common = 0;
+    while (common < limit && tokens[common] == ids[common]) ++common;
+    if (common > best_common) {
+      best = c.get();
+      best_common = common;
+    }
+  }
+  Prepared p;
+  V4_ASSIGN_OR_RETURN(Conversation * use,
+                      Place(best, static_cast<int64_t>(best_common),
+                            best != nullptr && best_common == best->token_end.size()));
+  p.conversation = use;
+  p.cached_tokens = use->session->length();
+  Prepared::Piece piece;
+  piece.ids.assign(ids.begin() + p.cached_tokens, ids.end());
+  for (int32_t id : piece.ids) piece.text += token_text(id);
+  if (!piece.ids.empty()) p.pending.push_back(std::move(piece));
+  Evict();
+  return p;
+}
+
+Result<Conversation*> SessionPool::Place(Conversation* best, int64_t keep_tokens, bool whole) {
+  Conversation* use = nullptr;
+  if (best != nullptr && whole && !best->busy &&
+      best->session->length() == static_cast<int64_t>(best->token_end.size())) {
+    use = best;  // a pure extension of an idle conversation: append in place
+  } else if (best != nullptr && keep_tokens > 0) {
+    // Diverges inside it, or another request is using it: keep it for its own client and
+    // continue a fork from the last whole token within the shared part.
+    auto fork = std::make_unique<Conversation>();
+    fork->session = best->session->Fork();
+    V4_RETURN_IF_ERROR(fork->session->Rewind(keep_tokens));
+    fork->token_end.assign(best->token_end.begin(), best->token_end.begin() + keep_tokens);
+    fork->text = best->text.substr(0, fork->token_end.back());
+    live_.push_back(std::move(fork));
+    use = live_.back().get();
+  } else {
+    auto fresh = std::make_unique<Conversation>();
+    fresh->session = std::make_unique<engine::Session>(model_, options_);
+    live_.push_back(std::move(fresh));
+    use = live_.back().get();
+  }
+  use->last_used = ++clock_;
+  use->busy = true;
+  return use;
 }
 
 Status SessionPool::Advance(Prepared& p, int64_t max_tokens) {

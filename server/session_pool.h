@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,10 @@ class SessionPool {
 
   // Finds or makes the conversation for `prompt` and marks it busy; nothing is prefilled yet.
   Result<Prepared> Prepare(const std::string& prompt, const Encode& encode);
+  // The same for a prompt given as token ids (POST /v1/completions), matched by tokens rather
+  // than text, so the cache holds exactly these ids. `token_text`: one token's bytes.
+  Result<Prepared> PrepareIds(std::span<const int32_t> ids,
+                              const std::function<std::string(int32_t)>& token_text);
   // Appends up to `max_tokens` (> 0) of the pending prompt; on an error the request is over
   // (call Release). Snapshots are taken only where a piece ends.
   Status Advance(Prepared& p, int64_t max_tokens);
@@ -79,6 +84,9 @@ class SessionPool {
 
  private:
   void Evict();
+  // `best` itself when it can be extended in place (idle, nothing past its text, all of it
+  // shared), else a fork of its first `keep_tokens` tokens, else a new conversation; busy.
+  Result<Conversation*> Place(Conversation* best, int64_t keep_tokens, bool whole);
   engine::Model* model_;
   engine::SessionOptions options_;
   int max_sessions_;

@@ -62,6 +62,19 @@ async function main() {
     e.param === 'tools[0].function.parameters');
   console.log('ok errors');
 
+  // The legacy completions route: a raw prompt, plain and streamed.
+  const legacy = await client.completions.create({ model, prompt: 'Once upon', max_tokens: 5,
+    seed: 4 });
+  assert.equal(legacy.object, 'text_completion');
+  assert.equal(legacy.usage.completion_tokens, 5);
+  let streamedText = '';
+  for await (const c of await client.completions.create({ model, prompt: 'Once upon',
+    max_tokens: 5, seed: 4, stream: true })) {
+    if (c.choices.length) streamedText += c.choices[0].text;
+  }
+  assert.equal(streamedText, legacy.choices[0].text);
+  console.log('ok completions');
+
   const models = await client.models.list();
   assert.equal(models.data[0].id, model);
   console.log('ok models');

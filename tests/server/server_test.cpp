@@ -199,6 +199,96 @@ TEST_F(ServerTest, StreamingSendsOpenAIChunksUsageAndDone) {
       << "the same prompt again comes from the cache";
 }
 
+std::string PostTo(int port, const std::string& route, const std::string& body) {
+  return Http(port, StrCat("POST ", route, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                           "Content-Length: ", body.size(), "\r\n\r\n", body));
+}
+
+std::vector<Json> Events(const std::string& res, std::string* last) {
+  std::vector<Json> chunks;
+  for (size_t at = res.find("data: "); at != std::string::npos;) {
+    const size_t end = res.find("\n\n", at);
+    *last = res.substr(at + 6, end - at - 6);
+    if (*last != "[DONE]") chunks.push_back(*ParseJson(*last, "chunk"));
+    at = res.find("data: ", end);
+  }
+  return chunks;
+}
+
+TEST_F(ServerTest, LegacyCompletionsTakeTextOrTokenIdsStreamAndReuseTheCache) {
+  const std::string route = "/v1/completions";
+  // Text, echoed.
+  Json r = Body(PostTo(port(), route,
+                       R"({"model": "mini", "prompt": "The capital of", "max_tokens": 4,
+                           "temperature": 0, "echo": true})"));
+  ASSERT_EQ(r["object"], "text_completion") << r.dump();
+  const std::string text = r["choices"][0]["text"];
+  EXPECT_EQ(text.rfind("The capital of", 0), 0u) << text;
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(r["usage"]["completion_tokens"], 4);
+  // Token ids: exactly these are prefilled; a longer list sharing them reuses the cache.
+  Json ids = Json::array();
+  for (int i = 0; i < 30; ++i) ids.push_back(1000 + 37 * i);
+  Json first = Body(
+      PostTo(port(), route, DumpJson(Json{{"model", "mini"}, {"prompt", ids}, {"max_tokens", 3}})));
+  ASSERT_TRUE(first.contains("usage")) << first.dump();
+  EXPECT_EQ(first["usage"]["prompt_tokens"], 30);
+  EXPECT_EQ(first["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  for (int i = 0; i < 10; ++i) ids.push_back(5 + i);
+  Json second = Body(
+      PostTo(port(), route,
+             DumpJson(Json{{"model", "mini"}, {"prompt", Json::array({ids})}, {"max_tokens", 3}})));
+  ASSERT_TRUE(second.contains("usage")) << second.dump();
+  EXPECT_EQ(second["usage"]["prompt_tokens"], 40);
+  EXPECT_GE(second["usage"]["prompt_tokens_details"]["cached_tokens"].get<int64_t>(), 30);
+  // Streamed: the same text as the plain reply for the same seeded request, then usage.
+  const std::string body =
+      R"({"model": "mini", "prompt": "Once upon a time", "max_tokens": 8, "seed": 9)";
+  Json plain = Body(PostTo(port(), route, body + "}"));
+  const std::string res = PostTo(
+      port(), route, body + R"(, "stream": true, "stream_options": {"include_usage": true}})");
+  std::string last;
+  std::vector<Json> chunks = Events(res, &last);
+  EXPECT_EQ(last, "[DONE]");
+  ASSERT_GE(chunks.size(), 2u) << res;
+  std::string streamed;
+  for (const Json& c : chunks) {
+    EXPECT_EQ(c["object"], "text_completion");
+    if (!c["choices"].empty()) streamed += c["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(streamed, plain["choices"][0]["text"].get<std::string>());
+  EXPECT_EQ(chunks.back()["usage"]["completion_tokens"], plain["usage"]["completion_tokens"]);
+  // A stop string: cut from the text, never streamed. Take one from the plain reply.
+  const std::string full = plain["choices"][0]["text"];
+  if (full.size() >= 4) {
+    const std::string stop = full.substr(full.size() / 2, 2);
+    const std::string with_stop = body + R"(, "stop": )" + DumpJson(Json(stop));
+    Json cut = Body(PostTo(port(), route, with_stop + "}"));
+    EXPECT_EQ(cut["choices"][0]["text"], full.substr(0, full.find(stop)));
+    EXPECT_EQ(cut["choices"][0]["finish_reason"], "stop");
+    std::string streamed_cut;
+    for (const Json& c : Events(PostTo(port(), route, with_stop + R"(, "stream": true})"), &last)) {
+      if (!c["choices"].empty()) streamed_cut += c["choices"][0]["text"].get<std::string>();
+    }
+    EXPECT_EQ(streamed_cut, full.substr(0, full.find(stop)));
+  }
+  // Errors name the field.
+  struct Case {
+    std::string body, param;
+  };
+  for (const Case& c :
+       std::vector<Case>{{R"({"model": "mini"})", "prompt"},
+                         {R"({"model": "mini", "prompt": [[1, 2], [3]]})", "prompt"},
+                         {R"({"model": "mini", "prompt": [1, 99999999]})", "prompt"},
+                         {R"({"model": "mini", "prompt": "x", "logprobs": 2})", "logprobs"},
+                         {R"({"model": "mini", "prompt": "x", "max_tokens": 0})", "max_tokens"},
+                         {R"({"model": "other", "prompt": "x"})", "model"}}) {
+    const std::string res = PostTo(port(), route, c.body);
+    EXPECT_GE(Status(res), 400) << c.body;
+    EXPECT_EQ(Body(res)["error"]["param"], c.param) << c.body << "\n" << res;
+  }
+}
+
 TEST_F(ServerTest, ErrorsAreShapedAsOpenAIShapesThem) {
   struct Case {
     std::string body;
@@ -368,6 +458,7 @@ TEST_F(ServerTest, TheOfficialOpenAISdkWorksAgainstIt) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
   EXPECT_NE(r->out.find("all ok"), std::string::npos) << r->out << r->err;
+  EXPECT_NE(r->out.find("ok completions"), std::string::npos) << r->out << r->err;
 }
 
 // The command itself: SIGTERM stops accepting, lets the stream in flight finish, exits 0.

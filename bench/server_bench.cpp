@@ -4,7 +4,7 @@
 //   2. Time to first token of a follow-up request that repeats a long first message and adds
 //      one, with the first turn kept by the server (only the new part prefilled) against a
 //      server that holds nothing (everything prefilled); the ratio is the reuse's gain.
-// Usage: bench_server --model DIR [--tokens N] [--history-tokens N]
+// Usage: bench_server --model DIR [--tokens N] [--history-tokens N] [--numerics exact|fast]
 // (DIR: a checkpoint with the V4 tokenizer, e.g. build/example/mini-flash-v4vocab from
 // scripts/run_example.sh.)
 #include <arpa/inet.h>
@@ -98,6 +98,7 @@ Json Request(const std::string& text, int tokens) {
 int main(int argc, char** argv) {
   std::string dir;
   int tokens = 32, history = 2000;
+  std::string numerics = "fast";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model"))
       dir = argv[i + 1];
@@ -105,11 +106,20 @@ int main(int argc, char** argv) {
       tokens = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--history-tokens"))
       history = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--numerics"))
+      numerics = argv[i + 1];
     else
       Die(StrCat("unknown flag ", argv[i]));
   }
-  if (dir.empty()) Die("usage: bench_server --model DIR [--tokens N] [--history-tokens N]");
-  auto model = engine::Model::Load(dir, engine::ModelOptions{});
+  if (dir.empty()) {
+    Die("usage: bench_server --model DIR [--tokens N] [--history-tokens N] "
+        "[--numerics exact|fast]");
+  }
+  engine::ModelOptions mo;
+  auto parsed = engine::ParseNumerics(numerics);
+  if (!parsed.ok()) Die(parsed.status().ToString());
+  mo.numerics = *parsed;
+  auto model = engine::Model::Load(dir, mo);
   if (!model.ok()) Die(model.status().ToString());
   auto tok = engine::Tokenizer::Load(dir);
   if (!tok.ok()) Die(tok.status().ToString());
@@ -126,8 +136,8 @@ int main(int argc, char** argv) {
   server::ChatService service(model->get(), tok->get(), so);
   auto http = start_server(&service);
   const int port = http->port();
-  std::printf("bench_server: %s, %d tokens per request, context %lld\n", dir.c_str(), tokens,
-              static_cast<long long>((*model)->max_context()));
+  std::printf("bench_server: %s, %s numerics, %d tokens per request, context %lld\n", dir.c_str(),
+              numerics.c_str(), tokens, static_cast<long long>((*model)->max_context()));
 
   // 1. Throughput.
   std::printf("\n%-12s %14s %14s %10s\n", "streams", "tok/s at once", "tok/s serial", "ratio");

@@ -21,14 +21,15 @@ namespace {
 constexpr char kUsage[] =
     "usage: v4agent serve --model DIR [--tokenizer PATH] [--host 127.0.0.1] [--port 8000]\n"
     "         [--numerics fast|exact] [--threads N] [--max-sessions N] [--cache-memory MB]\n"
-    "         [--max-tokens N]"
+    "         [--cache-dir DIR] [--max-tokens N]"
     " [--served-name NAME] [--api-key-env VAR] [--max-body-mb N] [--cors]\n"
-    "Serves POST /v1/chat/completions (JSON or streamed), GET /v1/models, /health and /metrics.\n"
-    "A request that repeats a conversation held in memory prefills only its new part\n"
-    "(usage.prompt_tokens_details.cached_tokens says how much was reused); up to --max-sessions\n"
-    "conversations and --cache-memory MB of caches are kept (least recently used go first). "
-    "Requests take the engine one at a\n"
-    "time. The model name is the checkpoint directory's unless --served-name is given.\n"
+    "Serves POST /v1/chat/completions and /v1/completions (JSON or streamed), GET /v1/models,\n"
+    "/health and /metrics. A request that repeats a conversation the server holds prefills only\n"
+    "its new part (usage.prompt_tokens_details.cached_tokens says how much was reused); up to\n"
+    "--max-sessions conversations and --cache-memory MB of caches stay in memory (least\n"
+    "recently used go first: saved to --cache-dir when given and loaded back on a match).\n"
+    "Concurrent requests are decoded together in one batch, bit for bit as each alone.\n"
+    "The model name is the checkpoint directory's unless --served-name is given.\n"
     "--api-key-env VAR requires `Authorization: Bearer $VAR`. SIGINT/SIGTERM: stop accepting,\n"
     "finish the requests in flight, exit.";
 
@@ -38,10 +39,11 @@ int Fail(const std::string& m) {
 }
 
 int Run(const std::vector<std::string>& args) {
-  auto flags = Flags::Parse(
-      args, FlagSpec{{"model", "tokenizer", "host", "port", "numerics", "threads", "max-sessions",
-                      "max-tokens", "served-name", "api-key-env", "max-body-mb", "cache-memory"},
-                     {"cors"}});
+  auto flags =
+      Flags::Parse(args, FlagSpec{{"model", "tokenizer", "host", "port", "numerics", "threads",
+                                   "max-sessions", "max-tokens", "served-name", "api-key-env",
+                                   "max-body-mb", "cache-memory", "cache-dir"},
+                                  {"cors"}});
   if (!flags.ok() || !flags->Has("model")) {
     std::fprintf(stderr, "v4agent serve: %s\n%s\n",
                  flags.ok() ? "--model is required" : flags.status().message().c_str(), kUsage);
@@ -83,7 +85,9 @@ int Run(const std::vector<std::string>& args) {
   so.scheduler.max_sessions = static_cast<int>(*sessions);
   so.max_tokens_cap = *cap;
   so.scheduler.cache_bytes = *cache_mb << 20;
+  so.scheduler.cache_dir = flags->GetOr("cache-dir", "");
   server::ChatService service(model->get(), tokenizer->get(), so);
+  if (!service.setup_status().ok()) return Fail(service.setup_status().ToString());
 
   // Signals go to one waiting thread, not to whichever thread they land on.
   sigset_t set;

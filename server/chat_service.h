@@ -43,6 +43,7 @@ class ChatService {
   std::variant<Json, ApiError> CompleteText(const TextRequest& request,
                                             const std::function<bool(const Json&)>& emit);
 
+  const Status& setup_status() const { return scheduler_.setup_status(); }
   const std::string& served_name() const { return options_.served_name; }
   int64_t max_context() const { return model_->max_context(); }
   int64_t vocab_size() const { return model_->config().vocab_size; }

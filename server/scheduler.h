@@ -29,6 +29,8 @@ namespace v4agent::server {
 struct SchedulerOptions {
   int max_sessions = 16;
   int64_t cache_bytes = 0;      // kept caches beyond this are evicted (0: count limit only)
+  std::string cache_dir;        // evicted conversations are saved here (empty: dropped)
+  int max_spilled = 256;        // conversations kept in cache_dir at most
   int64_t max_batch = 16;       // requests decoded together at most
   int64_t prefill_slice = 64;   // prompt tokens per turn while others generate
   int64_t prefill_alone = 512;  // ... and while nothing generates
@@ -56,7 +58,8 @@ struct Job {
 struct SchedulerStats {
   int64_t queued = 0;  // waiting for the engine or prefilling
   int64_t generating = 0;
-  int64_t sessions = 0;
+  int64_t sessions = 0;  // in memory
+  int64_t spilled = 0;   // saved in the cache directory
   int64_t cache_bytes = 0;
   int64_t decode_steps = 0;  // batched forward passes
   int64_t decode_rows = 0;   // tokens they produced
@@ -66,6 +69,9 @@ struct SchedulerStats {
 class Scheduler {
  public:
   Scheduler(engine::Model* model, const engine::Tokenizer* tokenizer, SchedulerOptions options);
+  // Whether the options could be applied (a cache directory that cannot be made is an error;
+  // the scheduler then runs without one).
+  const Status& setup_status() const { return setup_status_; }
   ~Scheduler();  // finishes every queued and running job, then stops the thread
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -86,6 +92,7 @@ class Scheduler {
   const engine::Tokenizer* tokenizer_;
   SchedulerOptions options_;
   SessionPool pool_;  // the scheduler thread's only
+  Status setup_status_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,6 +1,11 @@
 #include "server/session_pool.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+
+#include "common/strings.h"
 
 namespace v4agent::server {
 
@@ -18,6 +23,43 @@ SessionPool::SessionPool(engine::Model* model, engine::SessionOptions options, i
       token_bytes_(std::move(token_bytes)),
       split_before_(std::move(split_before)) {}
 
+SessionPool::~SessionPool() {
+  for (const auto& c : live_) {
+    if (!c->spilled.empty()) unlink(c->spilled.c_str());
+  }
+}
+
+Status SessionPool::set_spill_dir(const std::string& dir, int max_spilled) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) {
+    return InvalidArgumentError(
+        StrCat("cache directory ", dir, ": ", ec ? ec.message() : "not a directory"));
+  }
+  spill_dir_ = dir;
+  max_spilled_ = std::max(1, max_spilled);
+  return Status::Ok();
+}
+
+size_t SessionPool::size() const {
+  size_t n = 0;
+  for (const auto& c : live_) n += c->session != nullptr;
+  return n;
+}
+
+bool SessionPool::Reload(Conversation* c) {
+  auto loaded = engine::Session::Load(model_, c->spilled, options_);
+  // The session maps the file; unlinking it keeps the mapping and frees the name.
+  unlink(c->spilled.c_str());
+  c->spilled.clear();
+  if (loaded.ok()) {
+    c->session = std::move(*loaded);
+    return true;
+  }
+  std::erase_if(live_, [c](const auto& p) { return p.get() == c; });
+  return false;
+}
+
 Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& encode) {
   // The kept conversation sharing the longest prefix with the prompt.
   Conversation* best = nullptr;
@@ -30,6 +72,9 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
       best = c.get();
       best_common = common;
     }
+  }
+  if (best != nullptr && best->session == nullptr && !Reload(best)) {
+    return Prepare(prompt, encode);  // its file failed to load: dropped, match again
   }
   Prepared p;
   int64_t keep_tokens = 0;
@@ -69,6 +114,7 @@ Result<Prepared> SessionPool::PrepareIds(std::span<const int32_t> ids,
   Conversation* best = nullptr;
   size_t best_common = 0;
   for (const auto& c : live_) {
+    if (c->session == nullptr) continue;  // spilled: matched by text only
     const auto& tokens = c->session->tokens();
     const size_t limit = std::min(c->token_end.size(), ids.size());
     size_t common = 0;
@@ -167,14 +213,35 @@ void SessionPool::Release(Conversation* c) {
 }
 
 void SessionPool::Evict() {
-  while (static_cast<int>(live_.size()) > max_sessions_ ||
-         (max_bytes_ > 0 && live_.size() > 1 && cached_bytes() > max_bytes_)) {
+  while (static_cast<int>(size()) > max_sessions_ ||
+         (max_bytes_ > 0 && size() > 1 && cached_bytes() > max_bytes_)) {
     auto victim = live_.end();
     for (auto it = live_.begin(); it != live_.end(); ++it) {
-      if ((*it)->busy) continue;
+      if ((*it)->busy || (*it)->session == nullptr) continue;
       if (victim == live_.end() || (*it)->last_used < (*victim)->last_used) victim = it;
     }
     if (victim == live_.end()) return;  // every one is in use: over the limit until they end
+    Conversation& c = **victim;
+    if (!spill_dir_.empty()) {
+      const std::string path =
+          StrCat(spill_dir_, "/conversation-", getpid(), "-", ++spill_seq_, ".v4session");
+      if (c.session->Save(path).ok()) {
+        c.session.reset();
+        c.spilled = path;
+        continue;
+      }
+      unlink(path.c_str());  // a full disk: drop it as without a directory
+    }
+    live_.erase(victim);
+  }
+  // Spilled files beyond their limit, least recently used first.
+  while (!spill_dir_.empty() && static_cast<int>(spilled()) > max_spilled_) {
+    auto victim = live_.end();
+    for (auto it = live_.begin(); it != live_.end(); ++it) {
+      if ((*it)->session != nullptr) continue;
+      if (victim == live_.end() || (*it)->last_used < (*victim)->last_used) victim = it;
+    }
+    unlink((*victim)->spilled.c_str());
     live_.erase(victim);
   }
 }
@@ -182,7 +249,7 @@ void SessionPool::Evict() {
 int64_t SessionPool::cached_bytes() const {
   int64_t total = 0;
   for (const auto& c : live_) {
-    total += static_cast<int64_t>(c->session->Stats().cache_bytes.total());
+    if (c->session) total += static_cast<int64_t>(c->session->Stats().cache_bytes.total());
   }
   return total;
 }

@@ -77,6 +77,14 @@ Json Body(const std::string& response) {
   return j.ok() ? *j : Json();
 }
 
+// Resident memory of this process in KiB (VmRSS).
+int64_t RssKib() {
+  auto status = ReadFile("/proc/self/status");
+  if (!status.ok()) return -1;
+  const size_t at = status->find("VmRSS:");
+  return at == std::string::npos ? -1 : std::atoll(status->c_str() + at + 6);
+}
+
 int OpenFds() {
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) n += !e.path().empty();
@@ -355,6 +363,23 @@ TEST_F(ServerTest, ADepartingClientAndAHundredConcurrentRequestsLeaveNothingBehi
   Post(port(),
        R"({"model": "mini", "messages": [{"role": "user", "content": "a"}], "max_tokens": 1})");
   const int before = OpenFds();
+  // A first round of the hundred below, so the caches and pools they fill are counted before.
+  auto hundred = [&] {
+    std::vector<std::thread> clients;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 100; ++i) {
+      clients.emplace_back([&, i] {
+        const std::string body =
+            StrCat(R"({"model": "mini", "messages": [{"role": "user", "content": "q)", i % 7,
+                   R"("}], "max_tokens": 1})");
+        ok += Status(Post(port(), body)) == 200;
+      });
+    }
+    for (auto& t : clients) t.join();
+    return ok.load();
+  };
+  EXPECT_EQ(hundred(), 100);
+  const int64_t rss_before = RssKib();
   // Leaves after the first bytes of a long stream; the server stops generating and goes on.
   const std::string stream_body =
       R"({"model": "mini", "messages": [{"role": "user", "content": "go"}], "max_tokens": 2000,
@@ -365,19 +390,8 @@ TEST_F(ServerTest, ADepartingClientAndAHundredConcurrentRequestsLeaveNothingBehi
                   stream_body.size(), "\r\n\r\n", stream_body),
            200);
   EXPECT_NE(cut.find("HTTP/1.1 200"), std::string::npos) << cut;
-  // A hundred at once: they queue at the engine, every one is answered.
-  std::vector<std::thread> clients;
-  std::atomic<int> ok{0};
-  for (int i = 0; i < 100; ++i) {
-    clients.emplace_back([&, i] {
-      const std::string body =
-          StrCat(R"({"model": "mini", "messages": [{"role": "user", "content": "q)", i % 7,
-                 R"("}], "max_tokens": 1})");
-      ok += Status(Post(port(), body)) == 200;
-    });
-  }
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(ok.load(), 100);
+  // A hundred at once: they queue at the scheduler, every one is answered.
+  EXPECT_EQ(hundred(), 100);
   // Seven different prompts, at most four conversations kept (--max-sessions 4).
   const std::string metrics =
       Http(port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -389,6 +403,15 @@ TEST_F(ServerTest, ADepartingClientAndAHundredConcurrentRequestsLeaveNothingBehi
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(OpenFds(), before);
+  // Memory: the same work again holds no more (a leak of a request's state, a connection's
+  // thread or buffers would grow with every round).
+  const int64_t rss_after = RssKib();
+  EXPECT_EQ(hundred(), 100);
+  const int64_t rss_later = RssKib();
+  std::fprintf(stderr, "RSS KiB: %lld before, %lld after, %lld a round later\n",
+               static_cast<long long>(rss_before), static_cast<long long>(rss_after),
+               static_cast<long long>(rss_later));
+  EXPECT_LT(rss_later - rss_after, 16 * 1024) << "resident memory grew by more than 16 MiB";
 }
 
 int64_t Metric(int port, const std::string& name) {
@@ -425,6 +448,46 @@ TEST_F(ServerTest, ASeededRequestGetsTheSameTokensAloneAndBatchedWithThreeOthers
   const int64_t rows = Metric(port(), "v4agent_decode_rows_total") - rows0;
   EXPECT_LT(steps, rows) << "no decode step ran two requests together";
   EXPECT_GE(Metric(port(), "v4agent_decode_batch_max"), 2);
+}
+
+// With a cache directory, a conversation pushed out of memory is saved and loaded back when
+// its client returns: the follow-up still prefills only its new part.
+TEST_F(ServerTest, EvictedConversationsSpillToTheCacheDirAndComeBack) {
+  ScopedTempDir spill;
+  ServiceOptions so;
+  so.served_name = "mini";
+  so.scheduler.max_sessions = 1;
+  so.scheduler.cache_dir = spill.path() + "/cache";
+  ChatService service(model_, tokenizer_, so);
+  ASSERT_TRUE(service.setup_status().ok()) << service.setup_status().ToString();
+  HttpOptions ho;
+  ho.port = 0;
+  auto http = HttpServer::Start(&service, ho);
+  ASSERT_TRUE(http.ok()) << http.status().ToString();
+  const int p = (*http)->port();
+  auto ask = [&](const std::string& text) {
+    return Body(Post(p, StrCat(R"({"model": "mini", "messages": [{"role": "user", "content": ")",
+                               text, R"("}], "max_tokens": 4, "temperature": 0})")));
+  };
+  const std::string long_a(400, 'a');
+  Json a = ask("first conversation " + long_a);
+  ASSERT_TRUE(a.contains("usage")) << a.dump();
+  Json b = ask("second conversation, which pushes the first one out");  // A goes to disk
+  ASSERT_TRUE(b.contains("usage")) << b.dump();
+  EXPECT_EQ(Metric(p, "v4agent_sessions"), 1);
+  EXPECT_EQ(Metric(p, "v4agent_sessions_spilled"), 1);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(spill.path() + "/cache")) {
+    files += e.is_regular_file();
+  }
+  EXPECT_EQ(files, 1);
+  // The first prompt again: from the spilled file, not prefilled.
+  Json again = ask("first conversation " + long_a);
+  ASSERT_TRUE(again.contains("usage")) << again.dump();
+  EXPECT_EQ(again["usage"]["prompt_tokens_details"]["cached_tokens"],
+            again["usage"]["prompt_tokens"]);
+  EXPECT_EQ(again["choices"][0]["message"], a["choices"][0]["message"]);
+  (*http)->Stop();
 }
 
 TEST_F(ServerTest, ABearerKeyIsRequiredWhenConfigured) {

@@ -323,8 +323,9 @@ std::string ChatService::MetricsText() {
   out += StrCat("# TYPE v4agent_queue_depth gauge\nv4agent_queue_depth ", st.queued, "\n");
   out += StrCat("# TYPE v4agent_generating gauge\nv4agent_generating ", st.generating, "\n");
   out += StrCat("# TYPE v4agent_sessions gauge\nv4agent_sessions ", st.sessions, "\n");
-  out +=
-      StrCat("# TYPE v4agent_sessions_spilled gauge\nv4agent_sessions_spilled ", st.spilled, "\n");
+  out += StrCat("# TYPE v4agent_sessions_stored gauge\nv4agent_sessions_stored ", st.stored, "\n");
+  out += StrCat("# TYPE v4agent_tokens_from_store_total counter\nv4agent_tokens_from_store_total ",
+                st.tokens_from_store, "\n");
   out += StrCat("# TYPE v4agent_cache_bytes gauge\nv4agent_cache_bytes ", st.cache_bytes, "\n");
   out += StrCat("# TYPE v4agent_decode_steps_total counter\nv4agent_decode_steps_total ",
                 st.decode_steps, "\n");

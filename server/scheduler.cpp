@@ -26,7 +26,7 @@ Scheduler::Scheduler(engine::Model* model, const engine::Tokenizer* tokenizer,
   options_.prefill_alone = std::max(options_.prefill_slice, options_.prefill_alone);
   pool_.set_max_bytes(options_.cache_bytes);
   if (!options_.cache_dir.empty()) {
-    setup_status_ = pool_.set_spill_dir(options_.cache_dir, options_.max_spilled);
+    setup_status_ = pool_.set_store_dir(options_.cache_dir, options_.cache_dir_bytes);
   }
   thread_ = std::thread([this] { Loop(); });
 }
@@ -67,11 +67,12 @@ void Scheduler::Complete(Active& a, Status status) {
   job.cached_tokens = a.prepared.cached_tokens;
   job.prefilled_tokens = a.prepared.prefilled_tokens;
   const int64_t sessions = static_cast<int64_t>(pool_.size());
-  const int64_t spilled = static_cast<int64_t>(pool_.spilled());
+  const int64_t stored = static_cast<int64_t>(pool_.stored());
   const int64_t bytes = pool_.cached_bytes();
   std::lock_guard<std::mutex> lock(mu_);
   stats_.sessions = sessions;
-  stats_.spilled = spilled;
+  stats_.stored = stored;
+  stats_.tokens_from_store = pool_.tokens_from_store();
   stats_.cache_bytes = bytes;
   job.finished = true;
   cv_.notify_all();

@@ -28,12 +28,12 @@ namespace v4agent::server {
 
 struct SchedulerOptions {
   int max_sessions = 16;
-  int64_t cache_bytes = 0;      // kept caches beyond this are evicted (0: count limit only)
-  std::string cache_dir;        // evicted conversations are saved here (empty: dropped)
-  int max_spilled = 256;        // conversations kept in cache_dir at most
-  int64_t max_batch = 16;       // requests decoded together at most
-  int64_t prefill_slice = 64;   // prompt tokens per turn while others generate
-  int64_t prefill_alone = 512;  // ... and while nothing generates
+  int64_t cache_bytes = 0;       // kept caches beyond this are evicted (0: count limit only)
+  std::string cache_dir;         // a prefix store for evicted conversations (empty: dropped)
+  uint64_t cache_dir_bytes = 0;  // its budget (0: the store's default)
+  int64_t max_batch = 16;        // requests decoded together at most
+  int64_t prefill_slice = 64;    // prompt tokens per turn while others generate
+  int64_t prefill_alone = 512;   // ... and while nothing generates
 };
 
 // One request. The submitter fills the first part and waits (Run); the callbacks run on the
@@ -59,7 +59,8 @@ struct SchedulerStats {
   int64_t queued = 0;  // waiting for the engine or prefilling
   int64_t generating = 0;
   int64_t sessions = 0;  // in memory
-  int64_t spilled = 0;   // saved in the cache directory
+  int64_t stored = 0;    // sessions in the cache directory's prefix store
+  int64_t tokens_from_store = 0;
   int64_t cache_bytes = 0;
   int64_t decode_steps = 0;  // batched forward passes
   int64_t decode_rows = 0;   // tokens they produced

@@ -1,11 +1,6 @@
 #include "server/session_pool.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <filesystem>
-
-#include "common/strings.h"
 
 namespace v4agent::server {
 
@@ -24,40 +19,45 @@ SessionPool::SessionPool(engine::Model* model, engine::SessionOptions options, i
       split_before_(std::move(split_before)) {}
 
 SessionPool::~SessionPool() {
+  if (!store_) return;
   for (const auto& c : live_) {
-    if (!c->spilled.empty()) unlink(c->spilled.c_str());
+    if (!c->busy) (void)store_->Put(*c->session);  // best effort: the server is going
   }
 }
 
-Status SessionPool::set_spill_dir(const std::string& dir, int max_spilled) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir)) {
-    return InvalidArgumentError(
-        StrCat("cache directory ", dir, ": ", ec ? ec.message() : "not a directory"));
-  }
-  spill_dir_ = dir;
-  max_spilled_ = std::max(1, max_spilled);
+Status SessionPool::set_store_dir(const std::string& dir, uint64_t budget_bytes) {
+  engine::PrefixStoreOptions o;
+  if (budget_bytes > 0) o.budget_bytes = budget_bytes;
+  V4_ASSIGN_OR_RETURN(store_, engine::PrefixStore::Open(dir, model_, o));
   return Status::Ok();
 }
 
-size_t SessionPool::size() const {
+size_t SessionPool::stored() const {
+  if (!store_) return 0;
   size_t n = 0;
-  for (const auto& c : live_) n += c->session != nullptr;
+  for (const auto& e : store_->entries()) n += e.usable;
   return n;
 }
 
-bool SessionPool::Reload(Conversation* c) {
-  auto loaded = engine::Session::Load(model_, c->spilled, options_);
-  // The session maps the file; unlinking it keeps the mapping and frees the name.
-  unlink(c->spilled.c_str());
-  c->spilled.clear();
-  if (loaded.ok()) {
-    c->session = std::move(*loaded);
-    return true;
-  }
-  std::erase_if(live_, [c](const auto& p) { return p.get() == c; });
-  return false;
+Conversation* SessionPool::FromStore(const std::string& prompt, const Encode& encode,
+                                     int64_t live_tokens) {
+  if (!store_) return nullptr;
+  const std::vector<int32_t> ids = encode(prompt);
+  if (store_->Longest(ids).length <= live_tokens) return nullptr;
+  auto taken = store_->Take(model_, ids, options_);
+  if (!taken.ok() || taken->session == nullptr) return nullptr;
+  auto c = std::make_unique<Conversation>();
+  const int64_t n = taken->session->length();
+  size_t end = 0;
+  for (int64_t i = 0; i < n; ++i) c->token_end.push_back(end += token_bytes_(ids[i]));
+  // The stored tokens spell the prompt's first bytes (byte-level BPE); a tokenizer that
+  // decoded otherwise would make the text and the cache disagree.
+  if (end > prompt.size()) return nullptr;
+  c->text = prompt.substr(0, end);
+  c->session = std::move(taken->session);
+  tokens_from_store_ += n;
+  live_.push_back(std::move(c));
+  return live_.back().get();
 }
 
 Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& encode) {
@@ -73,14 +73,18 @@ Result<Prepared> SessionPool::Prepare(const std::string& prompt, const Encode& e
       best_common = common;
     }
   }
-  if (best != nullptr && best->session == nullptr && !Reload(best)) {
-    return Prepare(prompt, encode);  // its file failed to load: dropped, match again
-  }
   Prepared p;
   int64_t keep_tokens = 0;
   if (best != nullptr) {
     const auto cut = std::upper_bound(best->token_end.begin(), best->token_end.end(), best_common);
     keep_tokens = cut - best->token_end.begin();
+  }
+  Conversation* stored =
+      best_common < prompt.size() ? FromStore(prompt, encode, keep_tokens) : nullptr;
+  if (stored != nullptr) {
+    best = stored;  // taken for this request alone: extended in place
+    best_common = stored->text.size();
+    keep_tokens = static_cast<int64_t>(stored->token_end.size());
   }
   V4_ASSIGN_OR_RETURN(
       Conversation * use,
@@ -114,7 +118,6 @@ Result<Prepared> SessionPool::PrepareIds(std::span<const int32_t> ids,
   Conversation* best = nullptr;
   size_t best_common = 0;
   for (const auto& c : live_) {
-    if (c->session == nullptr) continue;  // spilled: matched by text only
     const auto& tokens = c->session->tokens();
     const size_t limit = std::min(c->token_end.size(), ids.size());
     size_t common = 0;
@@ -213,35 +216,16 @@ void SessionPool::Release(Conversation* c) {
 }
 
 void SessionPool::Evict() {
-  while (static_cast<int>(size()) > max_sessions_ ||
-         (max_bytes_ > 0 && size() > 1 && cached_bytes() > max_bytes_)) {
+  while (static_cast<int>(live_.size()) > max_sessions_ ||
+         (max_bytes_ > 0 && live_.size() > 1 && cached_bytes() > max_bytes_)) {
     auto victim = live_.end();
     for (auto it = live_.begin(); it != live_.end(); ++it) {
-      if ((*it)->busy || (*it)->session == nullptr) continue;
+      if ((*it)->busy) continue;
       if (victim == live_.end() || (*it)->last_used < (*victim)->last_used) victim = it;
     }
     if (victim == live_.end()) return;  // every one is in use: over the limit until they end
-    Conversation& c = **victim;
-    if (!spill_dir_.empty()) {
-      const std::string path =
-          StrCat(spill_dir_, "/conversation-", getpid(), "-", ++spill_seq_, ".v4session");
-      if (c.session->Save(path).ok()) {
-        c.session.reset();
-        c.spilled = path;
-        continue;
-      }
-      unlink(path.c_str());  // a full disk: drop it as without a directory
-    }
-    live_.erase(victim);
-  }
-  // Spilled files beyond their limit, least recently used first.
-  while (!spill_dir_.empty() && static_cast<int>(spilled()) > max_spilled_) {
-    auto victim = live_.end();
-    for (auto it = live_.begin(); it != live_.end(); ++it) {
-      if ((*it)->session != nullptr) continue;
-      if (victim == live_.end() || (*it)->last_used < (*victim)->last_used) victim = it;
-    }
-    unlink((*victim)->spilled.c_str());
+    // Saved for later requests; a store that cannot take it (a full disk) loses only reuse.
+    if (store_) (void)store_->Put(*(*victim)->session);
     live_.erase(victim);
   }
 }
@@ -249,7 +233,7 @@ void SessionPool::Evict() {
 int64_t SessionPool::cached_bytes() const {
   int64_t total = 0;
   for (const auto& c : live_) {
-    if (c->session) total += static_cast<int64_t>(c->session->Stats().cache_bytes.total());
+    total += static_cast<int64_t>(c->session->Stats().cache_bytes.total());
   }
   return total;
 }

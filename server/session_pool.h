@@ -6,8 +6,9 @@
 // a second request on the same history forks it. The new text is appended in slices
 // (Advance), so a scheduler can interleave a long prompt with the decode steps of others.
 // Least recently used idle conversations go when there are more than `max_sessions` or their
-// caches hold more than `max_bytes`: dropped, or saved to a spill directory and loaded back
-// when a request matches them. Not thread-safe: one thread (the scheduler) owns it.
+// caches hold more than `max_bytes`: dropped, or saved to a prefix store that later
+// requests (and later server processes) start from. Not thread-safe: one thread (the scheduler)
+// owns it.
 #pragma once
 
 #include <cstdint>
@@ -19,13 +20,13 @@
 
 #include "common/status.h"
 #include "engine/model/model.h"
+#include "engine/session/prefix_store.h"
 #include "engine/session/session.h"
 
 namespace v4agent::server {
 
 struct Conversation {
-  std::unique_ptr<engine::Session> session;  // null while spilled to `spilled`
-  std::string spilled;                       // its session file in the cache directory
+  std::unique_ptr<engine::Session> session;
   // The text of the first token_end.size() tokens of session->tokens() (a request's prompt
   // while it is being prefilled or generated from is only committed when a piece or the
   // generation is whole).
@@ -65,11 +66,11 @@ class SessionPool {
   // Also evict (least recently used first) while the kept caches hold more than this many
   // bytes (0: no limit). History shared by forks counts once per conversation holding it.
   void set_max_bytes(int64_t bytes) { max_bytes_ = bytes; }
-  // Evicted conversations are saved here (session files, written as the cache holds them)
-  // instead of dropped, up to `max_spilled` of them (least recently used files go first), and
-  // loaded back when a request matches one. The files are this process's: removed when
-  // loaded back, dropped, or when the pool goes.
-  Status set_spill_dir(const std::string& dir, int max_spilled);
+  // A prefix store (engine/session/prefix_store.h) in `dir`: evicted conversations are saved
+  // there instead of dropped (and the idle ones when the pool goes, so a restarted server
+  // finds them), and a prompt whose longest stored prefix is longer than any live match
+  // starts from the stored session. The store keeps `budget_bytes` at most (its own LRU).
+  Status set_store_dir(const std::string& dir, uint64_t budget_bytes);
   ~SessionPool();
 
   // Finds or makes the conversation for `prompt` and marks it busy; nothing is prefilled yet.
@@ -87,14 +88,16 @@ class SessionPool {
   // Makes a conversation idle after a failed request: its uncommitted tokens are dropped.
   void Release(Conversation* c);
 
-  size_t size() const;  // conversations in memory
-  size_t spilled() const { return live_.size() - size(); }
+  size_t size() const { return live_.size(); }
+  size_t stored() const;  // sessions in the prefix store (0 without one)
+  int64_t tokens_from_store() const { return tokens_from_store_; }
   int64_t cached_bytes() const;
 
  private:
   void Evict();
-  // Loads a spilled conversation back; false (and the conversation dropped) when it fails.
-  bool Reload(Conversation* c);
+  // A conversation holding the longest stored prefix of `prompt` when that beats
+  // `live_tokens`, or null.
+  Conversation* FromStore(const std::string& prompt, const Encode& encode, int64_t live_tokens);
   // `best` itself when it can be extended in place (idle, nothing past its text, all of it
   // shared), else a fork of its first `keep_tokens` tokens, else a new conversation; busy.
   Result<Conversation*> Place(Conversation* best, int64_t keep_tokens, bool whole);
@@ -105,9 +108,8 @@ class SessionPool {
   std::vector<std::string> split_before_;
   int64_t max_bytes_ = 0;
   uint64_t clock_ = 0;
-  std::string spill_dir_;
-  int max_spilled_ = 0;
-  uint64_t spill_seq_ = 0;
+  std::unique_ptr<engine::PrefixStore> store_;
+  int64_t tokens_from_store_ = 0;
   std::vector<std::unique_ptr<Conversation>> live_;
 };
 

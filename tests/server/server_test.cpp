@@ -6,6 +6,7 @@
 // requests that repeat; and no descriptor leaked after many requests.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -77,12 +78,12 @@ Json Body(const std::string& response) {
   return j.ok() ? *j : Json();
 }
 
-// Resident memory of this process in KiB (VmRSS).
-int64_t RssKib() {
-  auto status = ReadFile("/proc/self/status");
-  if (!status.ok()) return -1;
-  const size_t at = status->find("VmRSS:");
-  return at == std::string::npos ? -1 : std::atoll(status->c_str() + at + 6);
+// Bytes the allocator has handed out and not had back, over all arenas (resident memory
+// would also count freed memory that glibc's per-thread arenas keep, which a hundred
+// connection threads grow once).
+int64_t MallocInUse() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<int64_t>(m.uordblks + m.hblkhd);
 }
 
 int OpenFds() {
@@ -379,7 +380,7 @@ TEST_F(ServerTest, ADepartingClientAndAHundredConcurrentRequestsLeaveNothingBehi
     return ok.load();
   };
   EXPECT_EQ(hundred(), 100);
-  const int64_t rss_before = RssKib();
+  const int64_t heap_before = MallocInUse();
   // Leaves after the first bytes of a long stream; the server stops generating and goes on.
   const std::string stream_body =
       R"({"model": "mini", "messages": [{"role": "user", "content": "go"}], "max_tokens": 2000,
@@ -405,13 +406,13 @@ TEST_F(ServerTest, ADepartingClientAndAHundredConcurrentRequestsLeaveNothingBehi
   EXPECT_EQ(OpenFds(), before);
   // Memory: the same work again holds no more (a leak of a request's state, a connection's
   // thread or buffers would grow with every round).
-  const int64_t rss_after = RssKib();
+  const int64_t heap_after = MallocInUse();
   EXPECT_EQ(hundred(), 100);
-  const int64_t rss_later = RssKib();
-  std::fprintf(stderr, "RSS KiB: %lld before, %lld after, %lld a round later\n",
-               static_cast<long long>(rss_before), static_cast<long long>(rss_after),
-               static_cast<long long>(rss_later));
-  EXPECT_LT(rss_later - rss_after, 16 * 1024) << "resident memory grew by more than 16 MiB";
+  const int64_t heap_later = MallocInUse();
+  std::fprintf(stderr, "heap in use: %lld before, %lld after, %lld a round later\n",
+               static_cast<long long>(heap_before), static_cast<long long>(heap_after),
+               static_cast<long long>(heap_later));
+  EXPECT_LT(heap_later - heap_after, 4 << 20) << "the heap grew by more than 4 MiB in a round";
 }
 
 int64_t Metric(int port, const std::string& name) {
@@ -450,44 +451,56 @@ TEST_F(ServerTest, ASeededRequestGetsTheSameTokensAloneAndBatchedWithThreeOthers
   EXPECT_GE(Metric(port(), "v4agent_decode_batch_max"), 2);
 }
 
-// With a cache directory, a conversation pushed out of memory is saved and loaded back when
-// its client returns: the follow-up still prefills only its new part.
-TEST_F(ServerTest, EvictedConversationsSpillToTheCacheDirAndComeBack) {
-  ScopedTempDir spill;
-  ServiceOptions so;
-  so.served_name = "mini";
-  so.scheduler.max_sessions = 1;
-  so.scheduler.cache_dir = spill.path() + "/cache";
-  ChatService service(model_, tokenizer_, so);
-  ASSERT_TRUE(service.setup_status().ok()) << service.setup_status().ToString();
-  HttpOptions ho;
-  ho.port = 0;
-  auto http = HttpServer::Start(&service, ho);
-  ASSERT_TRUE(http.ok()) << http.status().ToString();
-  const int p = (*http)->port();
-  auto ask = [&](const std::string& text) {
+// With a cache directory, a conversation pushed out of memory goes to the prefix store and
+// its client's next request starts from it; a restarted server finds what the last one kept.
+TEST_F(ServerTest, EvictedConversationsGoToThePrefixStoreAndOutliveTheServer) {
+  ScopedTempDir dir;
+  const std::string long_a(400, 'a');
+  const std::string first = "first conversation " + long_a;
+  Json a;
+  auto serve = [&](const std::function<void(int)>& body) {
+    ServiceOptions so;
+    so.served_name = "mini";
+    so.scheduler.max_sessions = 1;
+    so.scheduler.cache_dir = dir.path() + "/store";
+    ChatService service(model_, tokenizer_, so);
+    ASSERT_TRUE(service.setup_status().ok()) << service.setup_status().ToString();
+    HttpOptions ho;
+    ho.port = 0;
+    auto http = HttpServer::Start(&service, ho);
+    ASSERT_TRUE(http.ok()) << http.status().ToString();
+    body((*http)->port());
+    (*http)->Stop();
+  };
+  auto ask = [&](int p, const std::string& text) {
     return Body(Post(p, StrCat(R"({"model": "mini", "messages": [{"role": "user", "content": ")",
                                text, R"("}], "max_tokens": 4, "temperature": 0})")));
   };
-  const std::string long_a(400, 'a');
-  Json a = ask("first conversation " + long_a);
-  ASSERT_TRUE(a.contains("usage")) << a.dump();
-  Json b = ask("second conversation, which pushes the first one out");  // A goes to disk
-  ASSERT_TRUE(b.contains("usage")) << b.dump();
-  EXPECT_EQ(Metric(p, "v4agent_sessions"), 1);
-  EXPECT_EQ(Metric(p, "v4agent_sessions_spilled"), 1);
-  int files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(spill.path() + "/cache")) {
-    files += e.is_regular_file();
-  }
-  EXPECT_EQ(files, 1);
-  // The first prompt again: from the spilled file, not prefilled.
-  Json again = ask("first conversation " + long_a);
-  ASSERT_TRUE(again.contains("usage")) << again.dump();
-  EXPECT_EQ(again["usage"]["prompt_tokens_details"]["cached_tokens"],
-            again["usage"]["prompt_tokens"]);
-  EXPECT_EQ(again["choices"][0]["message"], a["choices"][0]["message"]);
-  (*http)->Stop();
+  serve([&](int p) {
+    a = ask(p, first);
+    ASSERT_TRUE(a.contains("usage")) << a.dump();
+    Json b = ask(p, "second conversation, which pushes the first one out");
+    ASSERT_TRUE(b.contains("usage")) << b.dump();
+    EXPECT_EQ(Metric(p, "v4agent_sessions"), 1);
+    EXPECT_EQ(Metric(p, "v4agent_sessions_stored"), 1);
+    // The first prompt again: from the store, not prefilled.
+    Json again = ask(p, first);
+    ASSERT_TRUE(again.contains("usage")) << again.dump();
+    EXPECT_EQ(again["usage"]["prompt_tokens_details"]["cached_tokens"],
+              again["usage"]["prompt_tokens"]);
+    EXPECT_EQ(again["choices"][0]["message"], a["choices"][0]["message"]);
+    EXPECT_EQ(Metric(p, "v4agent_tokens_from_store_total"),
+              again["usage"]["prompt_tokens"].get<int64_t>());
+  });
+  // A new server on the same directory: the conversations the last one held were stored as
+  // it went.
+  serve([&](int p) {
+    Json again = ask(p, first);
+    ASSERT_TRUE(again.contains("usage")) << again.dump();
+    EXPECT_EQ(again["usage"]["prompt_tokens_details"]["cached_tokens"],
+              again["usage"]["prompt_tokens"]);
+    EXPECT_EQ(again["choices"][0]["message"], a["choices"][0]["message"]);
+  });
 }
 
 TEST_F(ServerTest, ABearerKeyIsRequiredWhenConfigured) {

@@ -42,30 +42,48 @@ if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
   step "tests: unit label under ASan+UBSan"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  # The five largest twin tests (V4-width matrices of 8M to 33M weights through the scalar
-  # oracle) take 0.5-1.5 minutes each under ASan; they run in the release stage, and here the
-  # smaller and odd-size twins cover the same kernels.
+  # Left to the release stage, where they run too: the six largest twin tests (V4-width
+  # matrices of 8M to 33M weights through the scalar oracle, 0.5-1.5 minutes each under ASan;
+  # the smaller and odd-size twins cover the same kernels here), and the exact-numerics
+  # variants of the longest chunking and session-file tests (30-36 s each under ASan; their
+  # fast-numerics variants and the other boundaries run here).
   (cd build-asan && ctest -j"$JOBS" --output-on-failure --timeout 900 -L unit -LE slow \
-    -E 'TwinOfTheExactKernel.*/(fp8_32768x1024|fp8_4096x8192|bf16_129280x256|fp4_2048x4096|fp4_4096x2048)')
+    -E 'TwinOfTheExactKernel.*/(fp8_32768x1024|fp8_4096x8192|fp8_8192x1024|bf16_129280x256|fp4_2048x4096|fp4_4096x2048)|ChunkingNeverChangesABit/mini_L130_exact|RestoreContinuesBitExactAcrossModelsAndThreadCounts/exact')
 
-  step "fuzzers: ${FUZZ_SECONDS}s each under ASan+UBSan"
-  fuzz_failed=0
-  fuzz_ran=0
-  for f in build-asan/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
-    fuzz_ran=$((fuzz_ran + 1))
-    name=$(basename "$f" | sed 's/^fuzz_//')
+  step "fuzzers: ${FUZZ_SECONDS}s each under ASan+UBSan, $JOBS at a time"
+  fuzz_one() {  # name: runs build-asan/fuzz/fuzz_<name> on a copy of its corpus
+    local name=$1 work
     work=$(mktemp -d)
     if [ -d "fuzz/corpus/$name" ]; then cp -r "fuzz/corpus/$name/." "$work/"; fi
     # -timeout: one input that runs for 30 s is a finding (a hang on malformed input), and
     # libFuzzer checks max_total_time only between inputs.
-    if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=2048 \
-         -print_final_stats=0 -artifact_prefix="$work.crash-" "$work" >"$work.log" 2>&1; then
+    if "build-asan/fuzz/fuzz_$name" -max_total_time="$FUZZ_SECONDS" -timeout=30 \
+         -rss_limit_mb=2048 -print_final_stats=0 -artifact_prefix="$work.crash-" "$work" \
+         >"$work.log" 2>&1; then
       echo "fuzz $name: ok ($(grep -c . "$work.log") log lines)"
+      rm -rf "$work" "$work.log"
     else
-      echo "fuzz $name: FAILED"; tail -40 "$work.log"; fuzz_failed=1
+      echo "fuzz $name: FAILED"; tail -40 "$work.log"
+      rm -rf "$work" "$work.log"
+      return 1
     fi
-    rm -rf "$work" "$work.log"
+  }
+  fuzz_failed=0
+  fuzz_ran=0
+  running=0
+  for f in build-asan/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    fuzz_ran=$((fuzz_ran + 1))
+    if [ "$running" -ge "$JOBS" ]; then
+      wait -n || fuzz_failed=1
+      running=$((running - 1))
+    fi
+    fuzz_one "$(basename "$f" | sed 's/^fuzz_//')" &
+    running=$((running + 1))
+  done
+  while [ "$running" -gt 0 ]; do
+    wait -n || fuzz_failed=1
+    running=$((running - 1))
   done
   [ "$fuzz_failed" -eq 0 ] || { echo "a fuzzer found a crash"; exit 1; }
   # A build that made no fuzzer (a CMake option lost, a compiler without libFuzzer) is a

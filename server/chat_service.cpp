@@ -73,6 +73,23 @@ std::optional<ApiError> ChatService::RunJob(Job& job) {
   return e;
 }
 
+Json ChatService::Envelope(const std::string& id, const char* object, int64_t created,
+                           Json choice) const {
+  return Json{{"id", id},
+              {"object", object},
+              {"created", created},
+              {"model", options_.served_name},
+              {"choices", Json::array({std::move(choice)})}};
+}
+
+Json ChatService::UsageChunk(const std::string& id, const char* object, int64_t created,
+                             const Json& usage) const {
+  Json c = Envelope(id, object, created, Json());
+  c["choices"] = Json::array();
+  c["usage"] = usage;
+  return c;
+}
+
 Json ChatService::Usage(const Job& job) {
   const int64_t generated = static_cast<int64_t>(job.tokens.size());
   return Json{{"prompt_tokens", job.prompt_tokens},
@@ -117,13 +134,9 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
   const std::string id = StrCat("chatcmpl-", next_id_++);
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
   auto chunk = [&](Json delta, Json finish) {
-    return Json{{"id", id},
-                {"object", "chat.completion.chunk"},
-                {"created", created},
-                {"model", options_.served_name},
-                {"choices", Json::array({Json{{"index", 0},
-                                              {"delta", std::move(delta)},
-                                              {"finish_reason", std::move(finish)}}})}};
+    return Envelope(
+        id, "chat.completion.chunk", created,
+        Json{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}});
   };
   bool client_gone = false;
   if (emit && !emit(chunk(Json{{"role", "assistant"}, {"content", ""}}, nullptr))) {
@@ -206,23 +219,15 @@ std::variant<Json, ApiError> ChatService::Complete(const ChatRequest& req,
     }
     if (!client_gone) emit(chunk(Json::object(), finish));
     if (!client_gone && req.include_usage) {
-      emit(Json{{"id", id},
-                {"object", "chat.completion.chunk"},
-                {"created", created},
-                {"model", options_.served_name},
-                {"choices", Json::array()},
-                {"usage", usage}});
+      emit(UsageChunk(id, "chat.completion.chunk", created, usage));
     }
     return Json();
   }
-  return Json{{"id", id},
-              {"object", "chat.completion"},
-              {"created", created},
-              {"model", options_.served_name},
-              {"choices", Json::array({Json{{"index", 0},
-                                            {"message", Json::parse(DumpJson(message))},
-                                            {"finish_reason", finish}}})},
-              {"usage", usage}};
+  Json reply = Envelope(
+      id, "chat.completion", created,
+      Json{{"index", 0}, {"message", Json::parse(DumpJson(message))}, {"finish_reason", finish}});
+  reply["usage"] = usage;
+  return reply;
 }
 
 std::variant<Json, ApiError> ChatService::CompleteText(
@@ -242,14 +247,11 @@ std::variant<Json, ApiError> ChatService::CompleteText(
   const std::string id = StrCat("cmpl-", next_id_++);
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
   auto chunk = [&](const std::string& text, Json finish) {
-    return Json{{"id", id},
-                {"object", "text_completion"},
-                {"created", created},
-                {"model", options_.served_name},
-                {"choices", Json::array({Json{{"text", text},
-                                              {"index", 0},
-                                              {"logprobs", nullptr},
-                                              {"finish_reason", std::move(finish)}}})}};
+    return Envelope(id, "text_completion", created,
+                    Json{{"text", text},
+                         {"index", 0},
+                         {"logprobs", nullptr},
+                         {"finish_reason", std::move(finish)}});
   };
   const std::string prompt_text = req.ids.empty() ? req.text : tokenizer_->Decode(req.ids);
   bool client_gone = false;
@@ -274,24 +276,13 @@ std::variant<Json, ApiError> ChatService::CompleteText(
   if (emit) {
     if (!client_gone) emit(chunk("", finish));
     if (!client_gone && req.include_usage) {
-      emit(Json{{"id", id},
-                {"object", "text_completion"},
-                {"created", created},
-                {"model", options_.served_name},
-                {"choices", Json::array()},
-                {"usage", usage}});
+      emit(UsageChunk(id, "text_completion", created, usage));
     }
     return Json();
   }
-  return Json{{"id", id},
-              {"object", "text_completion"},
-              {"created", created},
-              {"model", options_.served_name},
-              {"choices", Json::array({Json{{"text", req.echo ? prompt_text + text : text},
-                                            {"index", 0},
-                                            {"logprobs", nullptr},
-                                            {"finish_reason", finish}}})},
-              {"usage", usage}};
+  Json reply = chunk(req.echo ? prompt_text + text : text, finish);
+  reply["usage"] = usage;
+  return reply;
 }
 
 void ChatService::CountRequest(const std::string& route, int status, double seconds) {

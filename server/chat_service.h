@@ -60,6 +60,11 @@ class ChatService {
                                 Job* job);
   std::optional<ApiError> RunJob(Job& job);  // on the scheduler; its error as a 500
   static Json Usage(const Job& job);
+  // {"id", "object", "created", "model", "choices": [choice]}: every response and chunk.
+  Json Envelope(const std::string& id, const char* object, int64_t created, Json choice) const;
+  // The last chunk of a stream that asked for usage: no choices, the usage.
+  Json UsageChunk(const std::string& id, const char* object, int64_t created,
+                  const Json& usage) const;
   void CountTokens(const Job& job, const char* route, double seconds);
 
   engine::Model* model_;

@@ -4,12 +4,6 @@
 
 namespace v4agent::server {
 
-int64_t Prepared::pending_tokens() const {
-  int64_t n = 0;
-  for (size_t i = piece; i < pending.size(); ++i) n += static_cast<int64_t>(pending[i].ids.size());
-  return n - static_cast<int64_t>(piece_done);
-}
-
 SessionPool::SessionPool(engine::Model* model, engine::SessionOptions options, int max_sessions,
                          TokenBytes token_bytes, std::vector<std::string> split_before)
     : model_(model),

@@ -51,7 +51,6 @@ struct Prepared {
   size_t piece = 0;            // the piece being appended
   size_t piece_done = 0;       // its ids already appended
   bool ready() const { return piece == pending.size(); }
-  int64_t pending_tokens() const;
 };
 
 class SessionPool {

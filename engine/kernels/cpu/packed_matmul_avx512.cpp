@@ -35,6 +35,8 @@ constexpr int64_t kPrefetchBytes = 1024;
 // Up to this many tokens stream the weights with in-register conversion (decode of a batch of
 // sequences); more convert each tile to fp32 once (prefill).
 constexpr int64_t kGemvMaxTokens = 8;
+// Tokens per pass of the few-token GEMV (their accumulators fill the registers).
+constexpr int64_t kManyTokens = 4;
 
 // The group's stream `kPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
 // that will be read then (the hardware prefetchers alone reach about 60% of the bandwidth).
@@ -80,247 +82,47 @@ inline void Store(const TileJob& job, int64_t tile, int64_t tok, __m512 acc) {
   }
 }
 
-// ---- one token: G tiles at once, weights converted in registers and used once ----
+// ---- one token or a few (decode of a batch of sequences): G tiles x T tokens, weights
+// converted in registers once and used by every token, one fma per weight in increasing k, so
+// a sequence's row is the same bits alone (T = 1) or in a batch ----
 
-struct GemvContext {
-  float* xs;                 // FP8: x times a block multiplier
-  const float *amax, *amin;  // FP8: per column block, max |x| and min nonzero |x|
+// Per token and column block of an FP8 product: whether x times the block's multiplier is
+// exact (no overflow, nothing below the normal range). FP8 with x pre-multiplied by the block's
+// multiplier (shared by the G tiles, which lie in one 128-row block): fma(raw, x * m, acc)
+// rounds the same real number raw * m * x as fma(raw * m, x, acc) does, as long as x * m is
+// exact.
+struct ManyContext {
+  const float* amax;  // [T][k_blocks]: max |x| per column block
+  const float* amin;  // [T][k_blocks]: min nonzero |x|
+  float* xs;          // [T][kFp8Block]: x times the multiplier of the current block
 };
 
-// FP8 with x pre-multiplied by the block's multiplier (shared by the G tiles, which lie in one
-// 128-row block): fma(raw, x * m, acc) rounds the same real number raw * m * x as
-// fma(raw * m, x, acc) does, as long as x * m is exact, which `exact` says per column block.
-template <int G>
-void GemvFp8(const TileJob& job, int64_t t0, const GemvContext& ctx) {
+// The context of an FP8 product for all of job's tokens (empty for other formats), in this
+// thread's scratch.
+ManyContext FillContext(const TileJob& job) {
   const PackedLinear& w = *job.w;
-  const int64_t in = w.in, kbs = w.k_blocks();
-  const float* mult = reinterpret_cast<const float*>(w.scales.data());
-  const uint8_t* base[G];
-  __m512 acc[G];
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) {
-    base[g] = w.TileData(t0 + g);
-    acc[g] = _mm512_setzero_ps();
-  }
-  const int64_t stride = w.StepStride(t0);
-  for (int64_t kb = 0; kb < kbs; ++kb) {
-    const int64_t k_begin = kb * kFp8Block;
-    const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
-    const float m0 = mult[t0 * kbs + kb];
-    // x * m0 is exact when no product overflows and none falls below the normal range (a
-    // multiplier >= 1 only scales up).
-    if (ctx.amax[kb] * m0 <= FLT_MAX && (m0 >= 1.0f || ctx.amin[kb] * m0 >= FLT_MIN)) {
-      float* xs = ctx.xs;
-      for (int64_t k = k_begin; k < k_end; ++k) xs[k] = job.x[k] * m0;
-      for (int64_t k = k_begin; k < k_end; ++k) {
-        const __m512 xk = _mm512_set1_ps(xs[k]);
-        Prefetch(base[0] + k * stride, stride);
-#pragma GCC unroll 16
-        for (int g = 0; g < G; ++g) {
-          acc[g] = _mm512_fmadd_ps(Fp8Raw(base[g] + k * stride), xk, acc[g]);
-        }
-      }
-    } else {
-      const __m512 m = _mm512_set1_ps(m0);
-      for (int64_t k = k_begin; k < k_end; ++k) {
-        const __m512 xk = _mm512_set1_ps(job.x[k]);
-#pragma GCC unroll 16
-        for (int g = 0; g < G; ++g) {
-          acc[g] = _mm512_fmadd_ps(_mm512_mul_ps(Fp8Raw(base[g] + k * stride), m), xk, acc[g]);
-        }
-      }
-    }
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
-}
-
-template <int G>
-void GemvFp4(const TileJob& job, int64_t t0) {
-  const PackedLinear& w = *job.w;
-  const int64_t in = w.in, blocks = in / kFp4Block;
-  const __m512 table = _mm512_load_ps(kE2m1);
-  const uint8_t* base[G];
-  const uint8_t* sc[G];
-  __m512 acc[G];
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) {
-    base[g] = w.TileData(t0 + g);
-    sc[g] = w.TileScales(t0 + g);
-    acc[g] = _mm512_setzero_ps();
-  }
-  const int64_t stride = w.StepStride(t0), sstride = w.ScaleStride(t0);
-  for (int64_t b = 0; b < blocks; ++b) {
-    __m512 part[G];
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) part[g] = _mm512_setzero_ps();
-    for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
-      const __m512 x0 = _mm512_set1_ps(job.x[2 * p]);
-      const __m512 x1 = _mm512_set1_ps(job.x[2 * p + 1]);
-      Prefetch(base[0] + p * stride, stride);
-#pragma GCC unroll 16
-      for (int g = 0; g < G; ++g) {
-        const __m512i codes = _mm512_cvtepu8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(base[g] + p * stride)));
-        part[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(codes, table), x0, part[g]);
-        part[g] =
-            _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table), x1, part[g]);
-      }
-    }
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g)
-      acc[g] = _mm512_fmadd_ps(part[g], Ue8m0(sc[g] + b * sstride), acc[g]);
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
-}
-
-template <int G>
-void GemvBf16(const TileJob& job, int64_t t0) {
-  const PackedLinear& w = *job.w;
-  const int64_t in = w.in;
-  const uint8_t* base[G];
-  __m512 acc[G];
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) {
-    base[g] = w.TileData(t0 + g);
-    acc[g] = _mm512_setzero_ps();
-  }
-  const int64_t stride = w.StepStride(t0);
-  int64_t p = 0;
-  for (; 2 * p + 1 < in; ++p) {
-    Prefetch(base[0] + p * stride, stride);
-    const __m512 x0 = _mm512_set1_ps(job.x[2 * p]);
-    const __m512 x1 = _mm512_set1_ps(job.x[2 * p + 1]);
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) {
-      const __m512i v = _mm512_load_si512(base[g] + p * stride);
-      acc[g] = _mm512_fmadd_ps(Bf16Even(v), x0, acc[g]);
-      acc[g] = _mm512_fmadd_ps(Bf16Odd(v), x1, acc[g]);
-    }
-  }
-  if (2 * p < in) {  // odd width: the last pair holds one column
-    const __m512 x0 = _mm512_set1_ps(job.x[2 * p]);
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) {
-      acc[g] = _mm512_fmadd_ps(Bf16Even(_mm512_load_si512(base[g] + p * stride)), x0, acc[g]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
-}
-
-template <int G>
-void GemvF32(const TileJob& job, int64_t t0) {
-  const PackedLinear& w = *job.w;
-  const int64_t in = w.in;
-  const float* base[G];
-  __m512 acc[G];
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) {
-    base[g] = reinterpret_cast<const float*>(w.TileData(t0 + g));
-    acc[g] = _mm512_setzero_ps();
-  }
-  const int64_t stride = w.StepStride(t0) / 4;
-  for (int64_t k = 0; k < in; ++k) {
-    const __m512 xk = _mm512_set1_ps(job.x[k]);
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) {
-      acc[g] = _mm512_fmadd_ps(_mm512_load_ps(base[g] + k * stride), xk, acc[g]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) Store(job, t0 + g, 0, acc[g]);
-}
-
-template <int G>
-void Gemv(const TileJob& job, int64_t t0, const GemvContext& ctx) {
-  switch (job.w->format) {
-    case WeightFormat::kFP8:
-      return GemvFp8<G>(job, t0, ctx);
-    case WeightFormat::kFP4:
-      return GemvFp4<G>(job, t0);
-    case WeightFormat::kBF16:
-      return GemvBf16<G>(job, t0);
-    case WeightFormat::kF32:
-      return GemvF32<G>(job, t0);
-  }
-}
-
-void GemvGroup(const TileJob& job, int64_t t, int64_t n, const GemvContext& ctx) {
-  switch (n) {
-    case 8:
-      Gemv<8>(job, t, ctx);
-      break;
-    case 7:
-      Gemv<7>(job, t, ctx);
-      break;
-    case 6:
-      Gemv<6>(job, t, ctx);
-      break;
-    case 5:
-      Gemv<5>(job, t, ctx);
-      break;
-    case 4:
-      Gemv<4>(job, t, ctx);
-      break;
-    case 3:
-      Gemv<3>(job, t, ctx);
-      break;
-    case 2:
-      Gemv<2>(job, t, ctx);
-      break;
-    case 1:
-      Gemv<1>(job, t, ctx);
-      break;
-    default:
-      break;
-  }
-}
-
-// Groups of up to 8 tiles that never straddle a 128-row block (FP8's multiplier is per block).
-void GemvTiles(const TileJob& job) {
-  const PackedLinear& w = *job.w;
-  GemvContext ctx{nullptr, nullptr, nullptr};
-  if (w.format == WeightFormat::kFP8) {
-    const int64_t kbs = w.k_blocks();
-    ctx.xs = ScratchFloats(static_cast<size_t>(w.in + 2 * kbs));
-    float* amax = ctx.xs + w.in;
-    float* amin = amax + kbs;
+  if (w.format != WeightFormat::kFP8) return {nullptr, nullptr, nullptr};
+  const int64_t kbs = w.k_blocks();
+  float* scratch =
+      ScratchFloats(static_cast<size_t>(kManyTokens * kFp8Block + 2 * job.tokens * kbs));
+  float* amax = scratch + kManyTokens * kFp8Block;
+  float* amin = amax + job.tokens * kbs;
+  for (int64_t i = 0; i < job.tokens; ++i) {
+    const float* xi = job.x + i * job.x_stride;
     for (int64_t kb = 0; kb < kbs; ++kb) {
       float hi = 0, lo = FLT_MAX;
       const int64_t k_end = (kb + 1) * kFp8Block < w.in ? (kb + 1) * kFp8Block : w.in;
       for (int64_t k = kb * kFp8Block; k < k_end; ++k) {
-        const float a = job.x[k] < 0 ? -job.x[k] : job.x[k];
+        const float a = xi[k] < 0 ? -xi[k] : xi[k];
         if (!(a <= hi)) hi = a;  // a NaN sticks, and fails every later test
         if (a != 0 && a < lo) lo = a;
       }
-      amax[kb] = hi;
-      amin[kb] = lo;
+      amax[i * kbs + kb] = hi;
+      amin[i * kbs + kb] = lo;
     }
-    ctx.amax = amax;
-    ctx.amin = amin;
   }
-  int64_t t = job.tile_begin;
-  while (t < job.tile_end) {
-    const int64_t block_end = (t / 8 + 1) * 8;
-    const int64_t n = (block_end < job.tile_end ? block_end : job.tile_end) - t;
-    GemvGroup(job, t, n, ctx);
-    t += n;
-  }
+  return {amax, amin, scratch};
 }
-
-// ---- a few tokens (decode of a batch of sequences): G tiles x T tokens, weights converted in
-// registers once and used by every token; each output's sum is the single-token GEMV's, in
-// the same order, so a sequence's row is the same bits alone or in a batch ----
-
-// Per token and column block of an FP8 product: whether x times the block's multiplier is
-// exact (no overflow, nothing below the normal range), as GemvTiles decides for one token.
-struct ManyContext {
-  const float* amax;  // [T][k_blocks]
-  const float* amin;
-  float* xs;  // [T][kFp8Block]: x times the multiplier of the current block
-};
 
 template <int G, int T>
 void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
@@ -562,36 +364,71 @@ void GemvMany(const TileJob& job, int64_t t0, int64_t n, const ManyContext& ctx)
   }
 }
 
+template <int G>
+void Gemv(const TileJob& job, int64_t t0, const ManyContext& ctx) {
+  switch (job.w->format) {
+    case WeightFormat::kFP8:
+      return GemvManyFp8<G, 1>(job, t0, ctx);
+    case WeightFormat::kFP4:
+      return GemvManyFp4<G, 1>(job, t0);
+    case WeightFormat::kBF16:
+      return GemvManyBf16<G, 1>(job, t0);
+    case WeightFormat::kF32:
+      return GemvManyF32<G, 1>(job, t0);
+  }
+}
+
+void GemvGroup(const TileJob& job, int64_t t, int64_t n, const ManyContext& ctx) {
+  switch (n) {
+    case 8:
+      Gemv<8>(job, t, ctx);
+      break;
+    case 7:
+      Gemv<7>(job, t, ctx);
+      break;
+    case 6:
+      Gemv<6>(job, t, ctx);
+      break;
+    case 5:
+      Gemv<5>(job, t, ctx);
+      break;
+    case 4:
+      Gemv<4>(job, t, ctx);
+      break;
+    case 3:
+      Gemv<3>(job, t, ctx);
+      break;
+    case 2:
+      Gemv<2>(job, t, ctx);
+      break;
+    case 1:
+      Gemv<1>(job, t, ctx);
+      break;
+    default:
+      break;
+  }
+}
+
+// One token: groups of up to 8 tiles that never straddle a 128-row block (FP8's multiplier is
+// per block).
+void GemvTiles(const TileJob& job) {
+  const ManyContext ctx = FillContext(job);
+  int64_t t = job.tile_begin;
+  while (t < job.tile_end) {
+    const int64_t block_end = (t / 8 + 1) * 8;
+    const int64_t n = (block_end < job.tile_end ? block_end : job.tile_end) - t;
+    GemvGroup(job, t, n, ctx);
+    t += n;
+  }
+}
+
 // Tokens in chunks of up to kManyTokens over groups of up to 4 tiles within one 128-row
 // block: a group's weights come from memory for the first chunk and from the cache after.
-constexpr int64_t kManyTokens = 4;
 constexpr int64_t kManyGroup = 4;
 
 void GemvManyTiles(const TileJob& job) {
-  const PackedLinear& w = *job.w;
-  const int64_t kbs = w.k_blocks();
-  ManyContext ctx{nullptr, nullptr, nullptr};
-  if (w.format == WeightFormat::kFP8) {
-    float* scratch =
-        ScratchFloats(static_cast<size_t>(kManyTokens * kFp8Block + 2 * job.tokens * kbs));
-    float* amax = scratch + kManyTokens * kFp8Block;
-    float* amin = amax + job.tokens * kbs;
-    for (int64_t i = 0; i < job.tokens; ++i) {
-      const float* xi = job.x + i * job.x_stride;
-      for (int64_t kb = 0; kb < kbs; ++kb) {
-        float hi = 0, lo = FLT_MAX;
-        const int64_t k_end = (kb + 1) * kFp8Block < w.in ? (kb + 1) * kFp8Block : w.in;
-        for (int64_t k = kb * kFp8Block; k < k_end; ++k) {
-          const float a = xi[k] < 0 ? -xi[k] : xi[k];
-          if (!(a <= hi)) hi = a;  // a NaN sticks, and fails every later test
-          if (a != 0 && a < lo) lo = a;
-        }
-        amax[i * kbs + kb] = hi;
-        amin[i * kbs + kb] = lo;
-      }
-    }
-    ctx = {amax, amin, scratch};
-  }
+  const int64_t kbs = job.w->k_blocks();
+  const ManyContext ctx = FillContext(job);
   int64_t t = job.tile_begin;
   while (t < job.tile_end) {
     const int64_t block_end = (t / 8 + 1) * 8;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/kernels/cpu/history_decode.h"
 #include "engine/quant/codecs.h"
 
 namespace v4agent::engine {
@@ -136,38 +137,41 @@ bool HistoryRows::Append(const float* row) {
 }
 
 const float* HistoryRows::Row(int64_t i, float* scratch) const {
-  const uint8_t* p =
-      chunks_[static_cast<size_t>(i / kChunkRows)]->data() + (i % kChunkRows) * row_bytes_;
-  switch (format_) {
-    case RowFormat::kFp32:
-      return reinterpret_cast<const float*>(p);
-    case RowFormat::kFp8Main: {
-      const uint8_t* scales = p + nope_;
-      for (int64_t d = 0; d < nope_; ++d) {
-        scratch[d] = quant::E4M3ToFloat(p[d]) * quant::Ue8m0ToFloat(scales[d / 64]);
-      }
-      std::memcpy(scratch + nope_, scales + (nope_ + 63) / 64,
-                  static_cast<size_t>(width_ - nope_) * 4);
-      return scratch;
-    }
-    case RowFormat::kFp4Index: {
-      const uint8_t* scales = p + width_ / 2;
-      for (int64_t d = 0; d < width_; d += 2) {
-        const float s = quant::Ue8m0ToFloat(scales[d / 32]);
-        scratch[d] = quant::E2M1ToFloat(p[d / 2] & 0xF) * s;
-        scratch[d + 1] = quant::E2M1ToFloat(p[d / 2] >> 4) * s;
-      }
-      return scratch;
-    }
-    case RowFormat::kBf16:
-      for (int64_t d = 0; d < width_; ++d) {
-        uint16_t v;
-        std::memcpy(&v, p + d * 2, 2);
-        scratch[d] = quant::Bf16ToFloat(v);
-      }
-      return scratch;
+  if (format_ == RowFormat::kFp32) {
+    return reinterpret_cast<const float*>(chunks_[static_cast<size_t>(i / kChunkRows)]->data() +
+                                          (i % kChunkRows) * row_bytes_);
   }
+  Decode(i, i + 1, scratch);
   return scratch;
+}
+
+void HistoryRows::Decode(int64_t begin, int64_t end, float* out) const {
+  while (begin < end) {
+    // The rows of one chunk lie back to back.
+    const int64_t n = std::min(end, (begin / kChunkRows + 1) * kChunkRows) - begin;
+    const uint8_t* p = chunks_[static_cast<size_t>(begin / kChunkRows)]->data() +
+                       (begin % kChunkRows) * row_bytes_;
+    switch (format_) {
+      case RowFormat::kFp32:
+        std::memcpy(out, p, static_cast<size_t>(n * row_bytes_));
+        break;
+      case RowFormat::kFp8Main:
+        kernels::DecodeFp8MainRows(p, row_bytes_, n, width_, nope_, out);
+        break;
+      case RowFormat::kFp4Index:
+        kernels::DecodeFp4IndexRows(p, row_bytes_, n, width_, out);
+        break;
+      case RowFormat::kBf16:
+        for (int64_t i = 0; i < n * width_; ++i) {
+          uint16_t v;
+          std::memcpy(&v, p + i * 2, 2);
+          out[i] = quant::Bf16ToFloat(v);
+        }
+        break;
+    }
+    begin += n;
+    out += n * width_;
+  }
 }
 
 void HistoryRows::Truncate(int64_t rows) {
@@ -179,10 +183,7 @@ void HistoryRows::Truncate(int64_t rows) {
 
 std::vector<float> HistoryRows::ToFloats() const {
   std::vector<float> out(static_cast<size_t>(rows_ * width_));
-  for (int64_t i = 0; i < rows_; ++i) {
-    const float* r = Row(i, out.data() + i * width_);
-    if (r != out.data() + i * width_) std::memcpy(out.data() + i * width_, r, width_ * 4);
-  }
+  Decode(0, rows_, out.data());
   return out;
 }
 
@@ -194,7 +195,8 @@ void DecodedRows::Sync(const HistoryRows& rows) {
     decoded_ = 0;
   }
   data_.resize(static_cast<size_t>(rows.size() * w));
-  for (; decoded_ < rows.size(); ++decoded_) rows.Row(decoded_, data_.data() + decoded_ * w);
+  rows.Decode(decoded_, rows.size(), data_.data() + decoded_ * w);
+  decoded_ = rows.size();
 }
 
 }  // namespace v4agent::engine

@@ -33,6 +33,9 @@ class HistoryRows {
   bool Append(const float* row);
   // Row i as floats: a pointer into storage (kFp32) or `scratch` [width] filled by decoding.
   const float* Row(int64_t i, float* scratch) const;
+  // Rows [begin, end) decoded into out [end - begin, width] (SIMD for the packed formats:
+  // a block of indexer keys is decoded where it is scored, never the whole history).
+  void Decode(int64_t begin, int64_t end, float* out) const;
   void Truncate(int64_t rows);
   void Clear() { Truncate(0); }
 

@@ -148,10 +148,21 @@ void ReuseFloats(std::vector<float>& v, int64_t n) {
 constexpr int64_t kScoreTile = 32;
 
 // Pointers to decoded rows [begin, end) of `rows`.
-std::vector<const float*> KeyRows(const DecodedRows& decoded, const HistoryRows& rows, size_t begin,
-                                  size_t end) {
+// Indexer keys [begin, end) as fp32 rows: pointers into the cache for fp32 rows, else
+// decoded into `buf` (one block of keys at a time, where it is scored: the packed history
+// is never decoded whole, which at 1M tokens would be 128 MiB per layer and call).
+std::vector<const float*> KeyRows(const HistoryRows& rows, size_t begin, size_t end,
+                                  std::vector<float>& buf) {
   std::vector<const float*> out(end - begin);
-  for (size_t j = begin; j < end; ++j) out[j - begin] = decoded.Row(rows, static_cast<int64_t>(j));
+  const int64_t w = rows.width();
+  if (rows.format() == RowFormat::kFp32) {
+    for (size_t j = begin; j < end; ++j)
+      out[j - begin] = rows.Row(static_cast<int64_t>(j), nullptr);
+    return out;
+  }
+  buf.resize((end - begin) * static_cast<size_t>(w));
+  rows.Decode(static_cast<int64_t>(begin), static_cast<int64_t>(end), buf.data());
+  for (size_t j = begin; j < end; ++j) out[j - begin] = buf.data() + (j - begin) * w;
   return out;
 }
 
@@ -331,11 +342,11 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
 
   std::vector<float> entry(std::max(hd, dI)), scores;
   std::vector<float> row_scratch;
-  // Packed history rows are decoded once per call, not once per token: an Append of T tokens
-  // reads every indexer key (and every HCA entry) T times.
-  // (Several sequences: one decoded view each, and no tile shared between their rows.)
+  // Packed HCA entries are decoded once per call, not once per token: an Append of T tokens
+  // reads every entry T times. (Several sequences: one decoded view each.) Indexer keys are
+  // decoded a block at a time where they are scored (KeyRows).
   const size_t views = places.one_sequence ? 1 : static_cast<size_t>(T);
-  std::vector<DecodedRows> keys_views(views), entry_views(views);
+  std::vector<DecodedRows> entry_views(views);
   const int64_t keys_before =
       iwts && places.one_sequence ? places.layer(0, w.layer).index_keys.size() : 0;
   std::vector<float> tile_scores;
@@ -345,7 +356,6 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   for (int64_t t = 0; t < T; ++t) {
     const int64_t pos = places.positions[t];
     LayerCache& lc = places.layer(t, w.layer);
-    DecodedRows& keys_f32 = keys_views[places.one_sequence ? 0 : t];
     DecodedRows& entries_f32 = entry_views[places.one_sequence ? 0 : t];
     std::copy(kv.begin() + t * hd, kv.begin() + (t + 1) * hd, lc.window.begin() + (pos % W) * hd);
     if (iwts) {
@@ -360,7 +370,6 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
         V4_CHECK(lc.index_keys.Append(entry.data())) << "indexer key not representable in FP4";
       }
       const int64_t n_keys = lc.index_keys.size();
-      keys_f32.Sync(lc.index_keys);
       // Scores of the keys that existed before this chunk come from the tile computed for
       // up to kScoreTile tokens at once (each key read once per tile, not once per token:
       // at long contexts the keys far exceed the caches); newer keys are scored here. Both
@@ -371,9 +380,10 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
         tile_scores.resize(static_cast<size_t>(tile_n * keys_before));
         auto tile_work = [&](size_t jb, size_t je) {
           // 256 keys (128 KiB decoded at V4's widths) stay in L2 for every token of the tile.
+          std::vector<float> buf;
           for (size_t kb = jb; kb < je; kb += 256) {
             const size_t ke = std::min(je, kb + 256);
-            const std::vector<const float*> keys = KeyRows(keys_f32, lc.index_keys, kb, ke);
+            const std::vector<const float*> keys = KeyRows(lc.index_keys, kb, ke, buf);
             for (int64_t tt = 0; tt < tile_n; ++tt) {
               const k::IndexQuery qy{iq.data() + (tile_t0 + tt) * HI * dI,
                                      iw.data() + (tile_t0 + tt) * HI, HI, dI};
@@ -395,9 +405,13 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
         std::copy(row, row + from_tile, scores.begin());
       }
       auto score_work = [&](size_t jb, size_t je) {
-        const std::vector<const float*> keys = KeyRows(keys_f32, lc.index_keys, jb, je);
+        std::vector<float> buf;
         const k::IndexQuery qy{iq.data() + t * HI * dI, iw.data() + t * HI, HI, dI};
-        k::IndexScores(qy, keys.data(), static_cast<int64_t>(je - jb), scores.data() + jb);
+        for (size_t kb = jb; kb < je; kb += 256) {
+          const size_t ke = std::min(je, kb + 256);
+          const std::vector<const float*> keys = KeyRows(lc.index_keys, kb, ke, buf);
+          k::IndexScores(qy, keys.data(), static_cast<int64_t>(ke - kb), scores.data() + kb);
+        }
       };
       const int64_t fresh = n_keys - from_tile;
       if (fresh * HI * dI >= (1 << 18)) {

@@ -1,5 +1,11 @@
 #include "engine/kernels/cpu/history_decode.h"
 
+#if !defined(__clang__)
+// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_*): not our code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <immintrin.h>
 
 #include <algorithm>

@@ -210,8 +210,6 @@ std::vector<Shape> Shapes() {
       {F::kBF16, 129, 127, "129x127"},
       {F::kBF16, 250, 130, "250x130"},
       {F::kF32, 31, 17, "31x17"},
-      // Widths past the GEMM's 1024-column chunk, ending inside a chunk, an FP8 block, a bf16
-      // pair.
       {F::kFP8, 33, 1154, "33x1154"},
       {F::kFP4, 17, 1088, "17x1088"},
       {F::kBF16, 40, 2049, "40x2049"},
@@ -256,26 +254,6 @@ TEST(PackedKernelEdgeTest, Fp8ExtremeActivationsKeepTheOrder) {
       ASSERT_EQ(0, std::memcmp(y.data(), oracle3.data(), y.size() * 4))
           << "3 tokens, the middle one contains " << extreme << ", isa " << kernels::IsaName(isa);
     }
-  }
-}
-
-// PackedMatMul packs the AVX-512 GEMM's activation panel once for all threads; a job given
-// none (a direct caller of RunTilesAvx512) packs its own, with the same bits.
-TEST(PackedKernelEdgeTest, Avx512GemmWithoutASharedPanelPacksItsOwn) {
-  if (kernels::DetectIsa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";
-  for (WeightFormat f : {WeightFormat::kFP8, WeightFormat::kBF16, WeightFormat::kFP4}) {
-    const int64_t out = 40, in = 1088, tokens = 29;
-    auto w = RandomLinear(f, out, in, 17);
-    auto packed = kernels::PackLinear(w->linear);
-    ASSERT_TRUE(packed.ok());
-    auto x = RandomX(tokens, in, 9);
-    auto oracle = Oracle(*packed, 0, out, x, tokens);
-    std::vector<float> y(static_cast<size_t>(tokens * out), std::nanf(""));
-    kernels::TileJob job{&*packed, 0, (out + 15) / 16, out, 0, x.data(), in, tokens, y.data(),
-                         out};
-    ASSERT_EQ(job.panel, nullptr);
-    kernels::RunTilesAvx512(job);
-    EXPECT_EQ(0, std::memcmp(y.data(), oracle.data(), y.size() * 4)) << FormatName(f);
   }
 }
 

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "common/check.h"
-#include "engine/kernels/cpu/scratch.h"
 #include "engine/quant/codecs.h"
 
 namespace v4agent::engine::kernels {
@@ -116,59 +115,6 @@ void RunTiles(Isa isa, const TileJob& job) {
 
 int64_t GroupsOf(const PackedLinear& w) { return (w.tiles + kGroupTiles - 1) / kGroupTiles; }
 
-// The AVX-512 GEMM's activation panels of several products, packed once by all the threads
-// (each job would otherwise pack its own: a call splits into up to 16 jobs). nullptr for the
-// products that take none.
-struct PanelSource {
-  const PackedLinear* w;
-  const float* x;
-  int64_t x_stride, tokens;
-};
-
-std::vector<const float*> PackPanels(Isa isa, const PanelSource* products, int64_t count,
-                                     ThreadPool* pool) {
-  std::vector<const float*> panels(static_cast<size_t>(count), nullptr);
-  if (isa != Isa::kAvx512) return panels;
-  struct Part {
-    const PanelSource* p;
-    int64_t block, tok0;
-    float* dst;
-  };
-  std::vector<int64_t> offset(static_cast<size_t>(count), -1);
-  int64_t floats = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    if (Avx512PanelBlock(*products[i].w, products[i].tokens) == 0) continue;
-    offset[i] = floats;
-    floats += products[i].tokens * products[i].w->in;
-  }
-  if (floats == 0) return panels;
-  float* buf = SharedScratchFloats(static_cast<size_t>(floats));
-  std::vector<Part> parts;
-  for (int64_t i = 0; i < count; ++i) {
-    if (offset[i] < 0) continue;
-    const PanelSource& p = products[i];
-    const int64_t block = Avx512PanelBlock(*p.w, p.tokens);
-    panels[i] = buf + offset[i];
-    for (int64_t tok0 = 0; tok0 < p.tokens; tok0 += block) {
-      parts.push_back({&p, block, tok0, buf + offset[i] + tok0 * p.w->in});
-    }
-  }
-  auto run = [&](size_t b, size_t e) {
-    for (size_t j = b; j < e; ++j) {
-      const Part& part = parts[j];
-      const int64_t in = part.p->w->in;
-      PackPanelAvx512(part.p->x + part.tok0 * part.p->x_stride, part.p->x_stride,
-                      std::min(part.block, part.p->tokens - part.tok0), in, part.block, part.dst);
-    }
-  };
-  if (pool == nullptr || pool->num_threads() == 1 || floats < (1 << 16)) {
-    run(0, parts.size());
-  } else {
-    pool->ParallelFor(parts.size(), 1, run);
-  }
-  return panels;
-}
-
 }  // namespace
 
 void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool) {
@@ -180,11 +126,6 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
     macs += w.out * w.in * products[i].tokens;
   }
   const Isa isa = ActiveIsa();
-  std::vector<PanelSource> sources(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    sources[i] = {products[i].w, products[i].x, products[i].w->in, products[i].tokens};
-  }
-  const std::vector<const float*> panels = PackPanels(isa, sources.data(), count, pool);
   auto run = [&](size_t b, size_t e) {
     for (int64_t i = 0; i < count; ++i) {
       const int64_t gb = std::max<int64_t>(static_cast<int64_t>(b), first[i]) - first[i];
@@ -193,7 +134,7 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
       const PackedProduct& p = products[i];
       const PackedLinear& w = *p.w;
       RunTiles(isa, TileJob{&w, gb * kGroupTiles, std::min(w.tiles, ge * kGroupTiles), w.out, 0,
-                            p.x, w.in, p.tokens, p.y, w.out, panels[i]});
+                            p.x, w.in, p.tokens, p.y, w.out});
     }
   };
   const size_t total = static_cast<size_t>(first[count]);
@@ -213,8 +154,6 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
   // Threads take whole groups of kGroupTiles tiles (counted from tile 0, as the packed
   // layout interleaves them), so no cache line of a group's stream is read by two threads.
   const int64_t group_begin = tile_begin / kGroupTiles;
-  const PanelSource source{&w, x, x_stride, tokens};
-  const float* panel = PackPanels(isa, &source, 1, pool)[0];
   auto run = [&](size_t b, size_t e) {
     TileJob job{&w,
                 std::max(tile_begin, (group_begin + static_cast<int64_t>(b)) * kGroupTiles),
@@ -225,8 +164,7 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
                 x_stride,
                 tokens,
                 y,
-                y_stride,
-                panel};
+                y_stride};
     RunTiles(isa, job);
   };
   const int64_t tiles = tile_end - tile_begin;

@@ -49,19 +49,9 @@ struct TileJob {
   int64_t x_stride, tokens;
   float* y;
   int64_t y_stride;
-  // The AVX-512 GEMM's activations as a panel (PackPanelAvx512 with Avx512PanelBlock's
-  // block), packed once for all the threads; nullptr: the job packs its own.
-  const float* panel = nullptr;
 };
 void RunTilesScalar(const TileJob& job);
 void RunTilesAvx2(const TileJob& job);
 void RunTilesAvx512(const TileJob& job);
-
-// The AVX-512 GEMM reads x as a panel: blocks of `block` tokens (the last one narrower), each
-// stored [in][tokens of the block], block b at b * block * in. Avx512PanelBlock is 0 where
-// RunTilesAvx512 takes no panel (few tokens).
-int64_t Avx512PanelBlock(const PackedLinear& w, int64_t tokens);
-void PackPanelAvx512(const float* x, int64_t x_stride, int64_t tokens, int64_t in, int64_t block,
-                     float* panel);
 
 }  // namespace v4agent::engine::kernels

@@ -464,117 +464,75 @@ void GemvManyTiles(const TileJob& job) {
   }
 }
 
-// ---- many tokens: tiles converted to fp32 once, then token blocks over them ----
-//
-// The columns are taken in chunks of kChunk. The chunk of a group of tiles is converted once
-// and every token block passes over it; the accumulators go to y between chunks and come
-// back exact, so each output is still one fma per weight in increasing k. FP8, BF16 and F32
-// read the activations from a panel, [token block][k][token], that the broadcasts walk
-// contiguously (read straight from x, a block's 12 rows lie a multiple of 4 KiB apart and
-// evict each other from L1, and their 12 pointers do not fit the registers), and group 16
-// tiles so that the panel is streamed once per 16 tiles. FP4's blocks of 5 tokens read x
-// directly, two tiles at a time: with a panel they measured 25% slower. Measured on the
-// Flash widths against the unchunked kernel (docs/benchmarks.md): FP8 wo_b +15-20%, wq_b
-// +15-35%, BF16 +10%, FP4 unchanged; chunks of 512 and groups of 8 tiles were slower.
+// ---- many tokens: a tile converted to fp32 once, then token blocks over it ----
 
-constexpr int64_t kChunk = 1024;  // a multiple of kFp4Block and of 2 (BF16 pairs)
-constexpr int64_t kPanelTiles = 16;
-constexpr int64_t kFp4Tiles = 2;
-
-// Tokens per block: as many accumulators as the 32 registers hold beside the weights (FP4
-// also keeps a partial sum per accumulator).
-int64_t BlockTokens(WeightFormat f) { return f == WeightFormat::kFP4 ? 5 : 12; }
-
-// Columns [k0, k1) of tile t as [k1 - k0][16] fp32, exactly the values the GEMV path
-// multiplies; for FP4 the e2m1 values only, and the block scales of those columns as
-// [(k1 - k0) / 32][16] fp32 into `scale`. k0 is a multiple of kChunk.
-void ConvertTile(const PackedLinear& w, int64_t t, int64_t k0, int64_t k1, float* out,
-                 float* scale) {
+// The tile's weights as [in][16] fp32, exactly the values the GEMV path multiplies; for FP4
+// the e2m1 values only, and its block scales as [in / 32][16] fp32 into `scale`.
+void ConvertTile(const PackedLinear& w, int64_t t, float* out, float* scale) {
+  const int64_t in = w.in;
   const uint8_t* base = w.TileData(t);
   const int64_t stride = w.StepStride(t);
   switch (w.format) {
     case WeightFormat::kFP8: {
       const float* mult = reinterpret_cast<const float*>(w.scales.data()) + t * w.k_blocks();
-      for (int64_t k = k0; k < k1; ++k) {
-        _mm512_store_ps(
-            out + (k - k0) * kTileRows,
-            _mm512_mul_ps(Fp8Raw(base + k * stride), _mm512_set1_ps(mult[k / kFp8Block])));
+      for (int64_t k = 0; k < in; ++k) {
+        _mm512_store_ps(out + k * kTileRows, _mm512_mul_ps(Fp8Raw(base + k * stride),
+                                                           _mm512_set1_ps(mult[k / kFp8Block])));
       }
       break;
     }
     case WeightFormat::kFP4: {
       const __m512 table = _mm512_load_ps(kE2m1);
       const uint8_t* sc = w.TileScales(t);
-      for (int64_t p = k0 / 2; p < k1 / 2; ++p) {
+      for (int64_t p = 0; p < in / 2; ++p) {
         const __m512i codes = _mm512_cvtepu8_epi32(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + p * stride)));
-        float* o = out + (2 * p - k0) * kTileRows;
-        _mm512_store_ps(o, _mm512_permutexvar_ps(codes, table));
-        _mm512_store_ps(o + kTileRows, _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table));
+        _mm512_store_ps(out + 2 * p * kTileRows, _mm512_permutexvar_ps(codes, table));
+        _mm512_store_ps(out + (2 * p + 1) * kTileRows,
+                        _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table));
       }
-      for (int64_t b = k0 / kFp4Block; b < k1 / kFp4Block; ++b) {
-        _mm512_store_ps(scale + (b - k0 / kFp4Block) * kTileRows, Ue8m0(sc + b * w.ScaleStride(t)));
+      for (int64_t b = 0; b < in / kFp4Block; ++b) {
+        _mm512_store_ps(scale + b * kTileRows, Ue8m0(sc + b * w.ScaleStride(t)));
       }
       break;
     }
     case WeightFormat::kBF16:
-      for (int64_t p = k0 / 2; 2 * p < k1; ++p) {
+      for (int64_t p = 0; p < w.in_pairs(); ++p) {
         const __m512i v = _mm512_load_si512(base + p * stride);
-        float* o = out + (2 * p - k0) * kTileRows;
-        _mm512_store_ps(o, Bf16Even(v));
-        if (2 * p + 1 < k1) _mm512_store_ps(o + kTileRows, Bf16Odd(v));
+        _mm512_store_ps(out + 2 * p * kTileRows, Bf16Even(v));
+        if (2 * p + 1 < in) _mm512_store_ps(out + (2 * p + 1) * kTileRows, Bf16Odd(v));
       }
       break;
     case WeightFormat::kF32:
-      for (int64_t k = k0; k < k1; ++k) {
-        _mm512_store_ps(out + (k - k0) * kTileRows,
+      for (int64_t k = 0; k < in; ++k) {
+        _mm512_store_ps(out + k * kTileRows,
                         _mm512_load_ps(reinterpret_cast<const float*>(base + k * stride)));
       }
       break;
   }
 }
 
-inline __m512 Load(const TileJob& job, int64_t tile, int64_t tok) {
-  const int64_t r0 = tile * kTileRows;
-  const float* src = job.y + tok * job.y_stride + (r0 - job.row_origin);
-  const int64_t valid = job.row_end - r0;
-  if (valid >= kTileRows) return _mm512_loadu_ps(src);
-  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << valid) - 1), src);
-}
-
-// What a token block works on: the chunk [k0, k1) of NT converted tiles (`tile`, the second
-// `tile_stride` floats after the first; FP4's scales likewise) and the block's panel rows.
-struct ChunkView {
-  const float* tile;
-  const float* scale;
-  int64_t tile_stride, scale_stride;
-  int64_t k0, k1;
-  const float* xp;  // the token block's panel, [in][T] (unused by FP4)
-};
-
 // NT adjacent tiles (16 rows each) x T tokens of accumulators: each weight vector loaded
 // serves T tokens and each broadcast activation NT tiles. Every output is still one fma per
-// weight in increasing k, so the tile, token and chunk blocking change no bit
-// (batch-invariant).
+// weight in increasing k, so the tile and token blocking change no bit (batch-invariant).
 template <int NT, int T>
-requires(NT == 1 || NT == 2) void TokensOverTiles(const TileJob& job, int64_t t, const ChunkView& c,
+requires(NT == 1 || NT == 2) void TokensOverTiles(const TileJob& job, int64_t t, const float* tile,
                                                   int64_t tok0) {
+  const int64_t in = job.w->in;
   __m512 acc[NT][T];
+  const float* x[T];
 #pragma GCC unroll 16
   for (int i = 0; i < T; ++i) {
 #pragma GCC unroll 2
-    for (int n = 0; n < NT; ++n) {
-      acc[n][i] = c.k0 == 0 ? _mm512_setzero_ps() : Load(job, t + n, tok0 + i);
-    }
+    for (int n = 0; n < NT; ++n) acc[n][i] = _mm512_setzero_ps();
+    x[i] = job.x + (tok0 + i) * job.x_stride;
   }
-  const float* w = c.tile;
-  const float* xp = c.xp + c.k0 * T;
-  for (int64_t k = c.k0; k < c.k1; ++k, w += kTileRows, xp += T) {
-    const __m512 w0 = _mm512_load_ps(w);
-    const __m512 w1 = NT > 1 ? _mm512_load_ps(w + c.tile_stride) : w0;
+  for (int64_t k = 0; k < in; ++k) {
+    const __m512 w0 = _mm512_load_ps(tile + k * kTileRows);
+    const __m512 w1 = NT > 1 ? _mm512_load_ps(tile + (in + k) * kTileRows) : w0;
 #pragma GCC unroll 16
     for (int i = 0; i < T; ++i) {
-      const __m512 xv = _mm512_set1_ps(xp[i]);
+      const __m512 xv = _mm512_set1_ps(x[i][k]);
       acc[0][i] = _mm512_fmadd_ps(w0, xv, acc[0][i]);
       if constexpr (NT > 1) acc[NT - 1][i] = _mm512_fmadd_ps(w1, xv, acc[NT - 1][i]);
     }
@@ -589,31 +547,28 @@ requires(NT == 1 || NT == 2) void TokensOverTiles(const TileJob& job, int64_t t,
 // FP4's order: a partial sum per 32-column block, scaled into the accumulator.
 template <int NT, int T>
 requires(NT == 1 || NT == 2) void TokensOverTilesBlocked(const TileJob& job, int64_t t,
-                                                         const ChunkView& c, int64_t tok0) {
+                                                         const float* tile, const float* scale,
+                                                         int64_t tok0) {
+  const int64_t in = job.w->in, blocks = in / kFp4Block;
   __m512 acc[NT][T];
+  const float* x[T];
 #pragma GCC unroll 16
   for (int i = 0; i < T; ++i) {
 #pragma GCC unroll 2
-    for (int n = 0; n < NT; ++n) {
-      acc[n][i] = c.k0 == 0 ? _mm512_setzero_ps() : Load(job, t + n, tok0 + i);
-    }
+    for (int n = 0; n < NT; ++n) acc[n][i] = _mm512_setzero_ps();
+    x[i] = job.x + (tok0 + i) * job.x_stride;
   }
-  const float* x[T];
-#pragma GCC unroll 16
-  for (int i = 0; i < T; ++i) x[i] = job.x + (tok0 + i) * job.x_stride;
-  const float* w = c.tile;
-  const float* sc = c.scale;
-  for (int64_t b = c.k0; b < c.k1; b += kFp4Block, sc += kTileRows) {
+  for (int64_t b = 0; b < blocks; ++b) {
     __m512 part[NT][T];
 #pragma GCC unroll 16
     for (int i = 0; i < T; ++i) {
 #pragma GCC unroll 2
       for (int n = 0; n < NT; ++n) part[n][i] = _mm512_setzero_ps();
     }
-    for (int64_t k = b; k < b + kFp4Block; ++k, w += kTileRows) {
+    for (int64_t k = b * kFp4Block; k < (b + 1) * kFp4Block; ++k) {
       // Two named vectors, not an array: GCC kept an array of two in memory here.
-      const __m512 w0 = _mm512_load_ps(w);
-      const __m512 w1 = NT > 1 ? _mm512_load_ps(w + c.tile_stride) : w0;
+      const __m512 w0 = _mm512_load_ps(tile + k * kTileRows);
+      const __m512 w1 = NT > 1 ? _mm512_load_ps(tile + (in + k) * kTileRows) : w0;
 #pragma GCC unroll 16
       for (int i = 0; i < T; ++i) {
         const __m512 xv = _mm512_set1_ps(x[i][k]);
@@ -623,7 +578,7 @@ requires(NT == 1 || NT == 2) void TokensOverTilesBlocked(const TileJob& job, int
     }
 #pragma GCC unroll 2
     for (int n = 0; n < NT; ++n) {
-      const __m512 s = _mm512_load_ps(sc + n * c.scale_stride);
+      const __m512 s = _mm512_load_ps(scale + (n * blocks + b) * kTileRows);
 #pragma GCC unroll 16
       for (int i = 0; i < T; ++i) acc[n][i] = _mm512_fmadd_ps(part[n][i], s, acc[n][i]);
     }
@@ -636,104 +591,57 @@ requires(NT == 1 || NT == 2) void TokensOverTilesBlocked(const TileJob& job, int
 }
 
 template <int NT, int T>
-void TokenBlock(const TileJob& job, int64_t t, const ChunkView& c, int64_t tok0) {
+void TokenBlock(const TileJob& job, int64_t t, const float* tile, const float* scale,
+                int64_t tok0) {
   if (job.w->format == WeightFormat::kFP4) {
-    TokensOverTilesBlocked<NT, T>(job, t, c, tok0);
+    TokensOverTilesBlocked<NT, T>(job, t, tile, scale, tok0);
   } else {
-    TokensOverTiles<NT, T>(job, t, c, tok0);
+    TokensOverTiles<NT, T>(job, t, tile, tok0);
   }
 }
 
-// The last `left` (< T) tokens, with a block of exactly that many (the panel's last block
-// is that wide).
+// The last `left` (< T) tokens, with a block of exactly that many.
 template <int NT, int T>
-void TokenRemainder(const TileJob& job, int64_t t, const ChunkView& c, int64_t tok0, int64_t left) {
-  if (left == T) return TokenBlock<NT, T>(job, t, c, tok0);
-  if constexpr (T > 1) TokenRemainder<NT, T - 1>(job, t, c, tok0, left);
+void TokenRemainder(const TileJob& job, int64_t t, const float* tile, const float* scale,
+                    int64_t tok0, int64_t left) {
+  if (left == T) return TokenBlock<NT, T>(job, t, tile, scale, tok0);
+  if constexpr (T > 1) TokenRemainder<NT, T - 1>(job, t, tile, scale, tok0, left);
 }
 
-// n tiles, chunk by chunk: the chunk of all of them is converted, then each token block
-// passes over every pair of them before the next block is read.
-void TilesOverChunks(const TileJob& job, int64_t t, int64_t n, float* tile, float* scale,
-                     const float* panel) {
-  const PackedLinear& w = *job.w;
-  const bool fp4 = w.format == WeightFormat::kFP4;
-  const int64_t block = BlockTokens(w.format);
-  for (int64_t k0 = 0; k0 < w.in; k0 += kChunk) {
-    const int64_t k1 = k0 + kChunk < w.in ? k0 + kChunk : w.in;
-    ChunkView c{tile, scale, kChunk * kTileRows, kChunk / kFp4Block * kTileRows, k0, k1, nullptr};
-    for (int64_t j = 0; j < n; ++j) {
-      ConvertTile(w, t + j, k0, k1, tile + j * c.tile_stride, scale + j * c.scale_stride);
-    }
-    for (int64_t tok = 0; tok < job.tokens; tok += block) {
-      const int64_t left = job.tokens - tok;
-      c.xp = panel == nullptr ? nullptr : panel + tok * w.in;
-      for (int64_t j = 0; j < n; j += 2) {
-        ChunkView cj = c;
-        cj.tile = tile + j * c.tile_stride;
-        cj.scale = scale + j * c.scale_stride;
-        const bool pair = j + 1 < n;
-        if (fp4) {
-          if (left >= 5) {
-            pair ? TokenBlock<2, 5>(job, t + j, cj, tok) : TokenBlock<1, 5>(job, t + j, cj, tok);
-          } else {
-            pair ? TokenRemainder<2, 4>(job, t + j, cj, tok, left)
-                 : TokenRemainder<1, 4>(job, t + j, cj, tok, left);
-          }
-        } else if (left >= 12) {
-          pair ? TokenBlock<2, 12>(job, t + j, cj, tok) : TokenBlock<1, 12>(job, t + j, cj, tok);
-        } else {
-          pair ? TokenRemainder<2, 11>(job, t + j, cj, tok, left)
-               : TokenRemainder<1, 11>(job, t + j, cj, tok, left);
-        }
-      }
-    }
+// Tokens [0, job.tokens) over NT converted tiles, T at a time: as many accumulators as the
+// 32 registers hold beside the weights (FP4 also keeps a partial sum per accumulator).
+template <int NT, int T>
+void TokenBlocks(const TileJob& job, int64_t t, const float* tile, const float* scale) {
+  int64_t tok = 0;
+  for (; tok + T <= job.tokens; tok += T) TokenBlock<NT, T>(job, t, tile, scale, tok);
+  if (tok < job.tokens) {
+    TokenRemainder<NT, T - 1>(job, t, tile, scale, tok, job.tokens - tok);
   }
 }
 
 void Gemm(const TileJob& job) {
+  const int64_t in = job.w->in, scale_rows = in / kFp4Block + 1;
+  // Two converted tiles, then their FP4 block scales.
+  float* tile = ScratchFloats(static_cast<size_t>(2 * (in + scale_rows) * kTileRows));
+  float* scale = tile + 2 * in * kTileRows;
   const bool fp4 = job.w->format == WeightFormat::kFP4;
-  const int64_t group = fp4 ? kFp4Tiles : kPanelTiles;
-  const int64_t tile_floats = group * kChunk * kTileRows;
-  const int64_t scale_floats = group * (kChunk / kFp4Block) * kTileRows;
-  const bool own_panel = job.panel == nullptr && !fp4;
-  const int64_t panel_floats = own_panel ? job.tokens * job.w->in : 0;
-  float* tile = ScratchFloats(static_cast<size_t>(tile_floats + scale_floats + panel_floats));
-  float* scale = tile + tile_floats;
-  const float* panel = job.panel;
-  if (own_panel) {
-    float* own = scale + scale_floats;
-    PackPanelAvx512(job.x, job.x_stride, job.tokens, job.w->in, BlockTokens(job.w->format), own);
-    panel = own;
+  int64_t t = job.tile_begin;
+  for (; t + 2 <= job.tile_end; t += 2) {
+    ConvertTile(*job.w, t, tile, scale);
+    ConvertTile(*job.w, t + 1, tile + in * kTileRows, scale + (in / kFp4Block) * kTileRows);
+    if (fp4) {
+      TokenBlocks<2, 5>(job, t, tile, scale);
+    } else {
+      TokenBlocks<2, 12>(job, t, tile, scale);
+    }
   }
-  for (int64_t t = job.tile_begin; t < job.tile_end; t += group) {
-    const int64_t n = job.tile_end - t < group ? job.tile_end - t : group;
-    TilesOverChunks(job, t, n, tile, scale, panel);
+  if (t < job.tile_end) {
+    ConvertTile(*job.w, t, tile, scale);
+    TokenBlocks<1, 12>(job, t, tile, scale);
   }
 }
 
 }  // namespace
-
-int64_t Avx512PanelBlock(const PackedLinear& w, int64_t tokens) {
-  return tokens > kGemvMaxTokens && w.format != WeightFormat::kFP4 ? BlockTokens(w.format) : 0;
-}
-
-void PackPanelAvx512(const float* x, int64_t x_stride, int64_t tokens, int64_t in, int64_t block,
-                     float* panel) {
-  // 16 columns of every row of a block at a time: the reads are whole cache lines and the
-  // writes stay within 16 x block floats.
-  for (int64_t tok0 = 0; tok0 < tokens; tok0 += block) {
-    const int64_t n = tokens - tok0 < block ? tokens - tok0 : block;
-    float* dst = panel + tok0 * in;
-    for (int64_t k0 = 0; k0 < in; k0 += 16) {
-      const int64_t k1 = k0 + 16 < in ? k0 + 16 : in;
-      for (int64_t i = 0; i < n; ++i) {
-        const float* src = x + (tok0 + i) * x_stride;
-        for (int64_t k = k0; k < k1; ++k) dst[k * n + i] = src[k];
-      }
-    }
-  }
-}
 
 void RunTilesAvx512(const TileJob& job) {
   if (job.tokens == 1) {

@@ -10,8 +10,5 @@ namespace v4agent::engine::kernels {
 
 // At least n floats, valid until the next call on this thread.
 float* ScratchFloats(size_t n);
-// A second such buffer, for data a caller prepares for all the threads of a parallel region
-// whose tasks use ScratchFloats (the calling thread runs tasks too).
-float* SharedScratchFloats(size_t n);
 
 }  // namespace v4agent::engine::kernels

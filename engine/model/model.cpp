@@ -11,6 +11,7 @@
 #include "engine/kernels/cpu/attention.h"
 #include "engine/kernels/cpu/indexer.h"
 #include "engine/kernels/cpu/ops.h"
+#include "engine/kernels/cpu/scratch.h"
 #include "engine/quant/codecs.h"
 
 namespace v4agent::engine {
@@ -147,12 +148,11 @@ void ReuseFloats(std::vector<float>& v, int64_t n) {
 
 constexpr int64_t kScoreTile = 32;
 
-// Pointers to decoded rows [begin, end) of `rows`.
 // Indexer keys [begin, end) as fp32 rows: pointers into the cache for fp32 rows, else
-// decoded into `buf` (one block of keys at a time, where it is scored: the packed history
-// is never decoded whole, which at 1M tokens would be 128 MiB per layer and call).
-std::vector<const float*> KeyRows(const HistoryRows& rows, size_t begin, size_t end,
-                                  std::vector<float>& buf) {
+// decoded into this thread's kernel scratch, valid until its next use (one block of keys at a
+// time, where it is scored: the packed history is never decoded whole, which at 1M tokens
+// would be 128 MiB per layer and call; the index kernels use no scratch).
+std::vector<const float*> KeyRows(const HistoryRows& rows, size_t begin, size_t end) {
   std::vector<const float*> out(end - begin);
   const int64_t w = rows.width();
   if (rows.format() == RowFormat::kFp32) {
@@ -160,9 +160,9 @@ std::vector<const float*> KeyRows(const HistoryRows& rows, size_t begin, size_t 
       out[j - begin] = rows.Row(static_cast<int64_t>(j), nullptr);
     return out;
   }
-  buf.resize((end - begin) * static_cast<size_t>(w));
-  rows.Decode(static_cast<int64_t>(begin), static_cast<int64_t>(end), buf.data());
-  for (size_t j = begin; j < end; ++j) out[j - begin] = buf.data() + (j - begin) * w;
+  float* buf = k::ScratchFloats((end - begin) * static_cast<size_t>(w));
+  rows.Decode(static_cast<int64_t>(begin), static_cast<int64_t>(end), buf);
+  for (size_t j = begin; j < end; ++j) out[j - begin] = buf + (j - begin) * w;
   return out;
 }
 
@@ -380,10 +380,9 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
         tile_scores.resize(static_cast<size_t>(tile_n * keys_before));
         auto tile_work = [&](size_t jb, size_t je) {
           // 256 keys (128 KiB decoded at V4's widths) stay in L2 for every token of the tile.
-          std::vector<float> buf;
           for (size_t kb = jb; kb < je; kb += 256) {
             const size_t ke = std::min(je, kb + 256);
-            const std::vector<const float*> keys = KeyRows(lc.index_keys, kb, ke, buf);
+            const std::vector<const float*> keys = KeyRows(lc.index_keys, kb, ke);
             for (int64_t tt = 0; tt < tile_n; ++tt) {
               const k::IndexQuery qy{iq.data() + (tile_t0 + tt) * HI * dI,
                                      iw.data() + (tile_t0 + tt) * HI, HI, dI};
@@ -405,11 +404,10 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
         std::copy(row, row + from_tile, scores.begin());
       }
       auto score_work = [&](size_t jb, size_t je) {
-        std::vector<float> buf;
         const k::IndexQuery qy{iq.data() + t * HI * dI, iw.data() + t * HI, HI, dI};
         for (size_t kb = jb; kb < je; kb += 256) {
           const size_t ke = std::min(je, kb + 256);
-          const std::vector<const float*> keys = KeyRows(lc.index_keys, kb, ke, buf);
+          const std::vector<const float*> keys = KeyRows(lc.index_keys, kb, ke);
           k::IndexScores(qy, keys.data(), static_cast<int64_t>(ke - kb), scores.data() + kb);
         }
       };

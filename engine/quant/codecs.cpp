@@ -32,8 +32,6 @@ std::array<float, 256> MakeE4M3Table() {
   return t;
 }
 
-constexpr float kE2M1Values[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-
 }  // namespace
 
 // Built once at start-up (no guard on the hot path).
@@ -41,10 +39,7 @@ const std::array<float, 256> kE4M3Table = MakeE4M3Table();
 
 float E4M3ToFloat(uint8_t byte) { return kE4M3Table[byte]; }
 
-float E2M1ToFloat(uint8_t code) {
-  float v = kE2M1Values[code & 7];
-  return (code & 8) ? -v : v;
-}
+float E2M1ToFloat(uint8_t code) { return kE2m1Table[code & 0xF]; }
 
 float Ue8m0ToFloat(uint8_t byte) {
   if (byte == 0xFF) return std::numeric_limits<float>::quiet_NaN();
@@ -90,8 +85,8 @@ uint8_t FloatToE2M1(float x) {
   // Nearest representable value; on an exact tie the even code (mantissa bit 0) wins.
   int best = 0;
   for (int c = 1; c < 8; ++c) {
-    float d = std::fabs(a - kE2M1Values[c]);
-    float bd = std::fabs(a - kE2M1Values[best]);
+    float d = std::fabs(a - kE2m1Table[c]);
+    float bd = std::fabs(a - kE2m1Table[best]);
     if (d < bd || (d == bd && (c & 1) == 0)) best = c;
   }
   return sign | static_cast<uint8_t>(best);

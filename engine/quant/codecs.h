@@ -14,6 +14,11 @@ namespace v4agent::engine::quant {
 float E4M3ToFloat(uint8_t byte);
 // Codes 0..15; bit 3 is the sign.
 float E2M1ToFloat(uint8_t code);
+// Every e2m1 code's value (bit 3 the sign): E2M1ToFloat's table, and the one the SIMD
+// kernels permute, 64-byte aligned for a vector load.
+alignas(64) inline constexpr float kE2m1Table[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,
+                                                     4.0f,  6.0f,  -0.0f, -0.5f, -1.0f, -1.5f,
+                                                     -2.0f, -3.0f, -4.0f, -6.0f};
 // 2^(byte - 127); 0xFF is NaN.
 float Ue8m0ToFloat(uint8_t byte);
 

@@ -62,13 +62,9 @@ void Fp8MainRow(const uint8_t* p, int64_t width, int64_t nope, float* out) {
   std::memcpy(out + nope, scales + (nope + 63) / 64, static_cast<size_t>(width - nope) * 4);
 }
 
-// e2m1 codes (sign in bit 3) as floats, as quant::E2M1ToFloat gives them.
-alignas(64) const float kE2m1[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
-                                     -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
-
 void Fp4IndexRow(const uint8_t* p, int64_t width, float* out) {
   const uint8_t* scales = p + width / 2;
-  const __m512 table = _mm512_load_ps(kE2m1);
+  const __m512 table = _mm512_load_ps(quant::kE2m1Table);
   // Element 2i is byte i's low nibble, 2i + 1 its high nibble.
   const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i second =

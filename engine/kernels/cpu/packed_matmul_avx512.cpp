@@ -23,6 +23,7 @@
 
 #include "engine/kernels/cpu/packed_matmul.h"
 #include "engine/kernels/cpu/scratch.h"
+#include "engine/quant/codecs.h"
 
 namespace v4agent::engine::kernels {
 namespace {
@@ -45,10 +46,6 @@ inline void Prefetch(const uint8_t* at, int64_t bytes) {
     _mm_prefetch(reinterpret_cast<const char*>(at + kPrefetchBytes + off), _MM_HINT_T0);
   }
 }
-
-// e2m1 codes (sign in bit 3) as floats.
-alignas(64) const float kE2m1[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
-                                     -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
 // 16 e4m3 bytes as floats 2^-120 times their values (exact, subnormals included; the
 // multiplier restores 2^120 and the block scale).
@@ -194,7 +191,7 @@ template <int G, int T>
 void GemvManyFp4(const TileJob& job, int64_t t0) {
   const PackedLinear& w = *job.w;
   const int64_t in = w.in, blocks = in / kFp4Block;
-  const __m512 table = _mm512_load_ps(kE2m1);
+  const __m512 table = _mm512_load_ps(quant::kE2m1Table);
   const uint8_t* base[G];
   const uint8_t* sc[G];
   const float* x[T];
@@ -482,7 +479,7 @@ void ConvertTile(const PackedLinear& w, int64_t t, float* out, float* scale) {
       break;
     }
     case WeightFormat::kFP4: {
-      const __m512 table = _mm512_load_ps(kE2m1);
+      const __m512 table = _mm512_load_ps(quant::kE2m1Table);
       const uint8_t* sc = w.TileScales(t);
       for (int64_t p = 0; p < in / 2; ++p) {
         const __m512i codes = _mm512_cvtepu8_epi32(

@@ -32,6 +32,7 @@ function(v4_add_module name)
   add_library(v4_${name} STATIC ${ARG_SOURCES})
   target_include_directories(v4_${name} PUBLIC ${V4_ROOT})
   target_link_libraries(v4_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  v4_use_pch(v4_${name} module)
 endfunction()
 
 # Fuzz builds instrument every library for coverage so libFuzzer can steer into module code;

@@ -22,6 +22,7 @@ function(v4_add_test name)
   target_include_directories(${name} PRIVATE ${V4_ROOT})
   target_compile_definitions(${name} PRIVATE V4_SOURCE_DIR="${V4_ROOT}"
                                              V4_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  v4_use_pch(${name} test)
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${V4_ROOT}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}

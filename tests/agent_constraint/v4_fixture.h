@@ -39,9 +39,9 @@ inline V4Fixture& SharedV4Fixture() {
     engine::ModelOptions mo;
     // The numerics agents run with (and several times faster than exact on the 129K-row head).
     mo.numerics = engine::Numerics::kFast;
-    // One thread: at this width (hidden 256) the pool's hand-offs cost more than they save
-    // (the 100-call test: 59 s and 100 CPU-seconds on 2 threads, 48 s and 48 on one), and
-    // ctest runs two tests at a time.
+    // One thread: ctest runs two tests at a time on two cores, where a second thread only adds
+    // the pool's spinning (the 100-call test: 28 s wall but 50 CPU-seconds on two threads,
+    // 46 and 46 on one).
     mo.num_threads = 1;
     auto m = engine::Model::Load(fx->dir->path(), mo);
     V4_CHECK(m.ok()) << m.status().ToString();

@@ -262,37 +262,6 @@ TEST(SessionTest, BadInputIsAnError) {
   EXPECT_FALSE(s.Rewind(5).ok());
 }
 
-TEST(SamplerTest, GreedyTemperatureTopKTopPAndMask) {
-  if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";
-  std::vector<float> logits = {0.1f, 2.0f, 1.9f, -1.0f};
-  Sampler greedy(SamplerOptions{});
-  EXPECT_EQ(greedy.Sample(logits), 1);
-  greedy.set_mask_hook([](std::span<float> l) { l[1] = -INFINITY; });
-  EXPECT_EQ(greedy.Sample(logits), 2);
-  greedy.set_mask_hook([](std::span<float> l) {
-    for (auto& v : l) v = -INFINITY;
-  });
-  EXPECT_EQ(greedy.Sample(logits), -1);
-  SamplerOptions o;
-  o.temperature = 1.0f;
-  o.top_k = 2;
-  o.seed = 42;
-  Sampler s1(o), s2(o);
-  int counts[4] = {0};
-  for (int i = 0; i < 400; ++i) {
-    int32_t a = s1.Sample(logits);
-    EXPECT_EQ(a, s2.Sample(logits));  // same seed, same stream
-    counts[a]++;
-  }
-  EXPECT_EQ(counts[0] + counts[3], 0);  // outside the top 2
-  EXPECT_GT(counts[1], 100);
-  EXPECT_GT(counts[2], 100);
-  o.top_k = 0;
-  o.top_p = 0.01f;
-  Sampler nucleus(o);
-  for (int i = 0; i < 50; ++i) EXPECT_EQ(nucleus.Sample(logits), 1);
-}
-
 }  // namespace
 }  // namespace v4agent::engine
 

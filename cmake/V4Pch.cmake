@@ -1,10 +1,12 @@
 # Precompiled headers shared by every module library and every test binary.
 #
-# Parsing the standard library, nlohmann::json (through common/json.h) and GoogleTest again for
-# each source file was about a third of a clean build's compile time, and a clean build is most
-# of a CI run. One header set per kind of target is compiled once (v4_pch_module, v4_pch_test)
-# and reused by all targets of that kind; the flags are global (V4Options.cmake), so the reuse
-# is valid for gcc and clang alike. The headers stay ordinary includes in every source file:
+# Most sources include nlohmann::json through common/json.h, about 2 s of parsing each at -O2
+# (`g++ -std=c++20 -O2 -I. -c` of a file holding only that include: 2.7 s, against 0.7 s for
+# status.h and two standard headers), and a clean build is most of a CI run. Measured by
+# `bash .ci/run` on a clean clone: the clang ASan build 10.2 -> 8.0 min, the gcc build
+# unchanged within noise. One header set per kind of target is compiled once (v4_pch_module,
+# v4_pch_test) and reused by all targets of that kind; the flags are global (V4Options.cmake),
+# so the reuse is valid for gcc and clang alike. The headers stay ordinary includes in every source file:
 # a build with -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON (or -DV4_PCH=OFF) still compiles, which is
 # how a missing include is caught.
 option(V4_PCH "Share precompiled headers across module libraries and test binaries" ON)

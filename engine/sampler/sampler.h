@@ -4,7 +4,8 @@
 //
 // Cost: linear in the vocabulary (top-k is a selection, top-p a bucketed selection; nothing
 // sorts more than a few ids). V4's vocabulary is 129,280 ids: sorting all of them for every
-// token, as this did before, cost 13-34 ms, more than a decode step of the README's model.
+// token, as this did before, cost 13-37 ms (build/bench/bench_sampler), more than a decode
+// step of the README's model.
 #pragma once
 
 #include <cstdint>

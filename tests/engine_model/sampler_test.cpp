@@ -104,8 +104,8 @@ TEST(SamplerTest, V4SizedRowsWithLargeNucleiFollowTheReference) {
   std::uniform_int_distribution<int32_t> any(0, 129279);
   for (int i = 0; i < 700; ++i) row[any(rng)] = static_cast<float>(4 + (i % 3));
   for (int i = 0; i < 300; ++i) row[any(rng)] = -kInf;
-  const std::pair<float, int64_t> cases[] = {{0.1f, 0},  {0.6f, 0},    {0.97f, 0},
-                                             {1.0f, 0},  {0.6f, 4000}, {0.97f, 50}};
+  const std::pair<float, int64_t> cases[] = {{0.1f, 0}, {0.6f, 0},    {0.97f, 0},
+                                             {1.0f, 0}, {0.6f, 4000}, {0.97f, 50}};
   for (const auto& [p, k] : cases) {
     SCOPED_TRACE(testing::Message() << "top_p " << p << " top_k " << k);
     ExpectMatchesReference(row, SamplerOptions{1.0f, k, p, 13}, 400, 5e-3);

@@ -6,9 +6,9 @@
 # `bash .ci/run` on a clean clone: the clang ASan build 10.2 -> 8.0 min, the gcc build
 # unchanged within noise. One header set per kind of target is compiled once (v4_pch_module,
 # v4_pch_test) and reused by all targets of that kind; the flags are global (V4Options.cmake),
-# so the reuse is valid for gcc and clang alike. The headers stay ordinary includes in every source file:
-# a build with -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON (or -DV4_PCH=OFF) still compiles, which is
-# how a missing include is caught.
+# so the reuse is valid for gcc and clang alike. The headers stay ordinary includes in every
+# source file: a build with -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON (or -DV4_PCH=OFF) still
+# compiles, which is how a missing include is caught.
 option(V4_PCH "Share precompiled headers across module libraries and test binaries" ON)
 
 set(_v4_pch_std

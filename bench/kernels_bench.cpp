@@ -5,7 +5,8 @@
 //  2. the linear kernels at V4-Flash widths on random checkpoint-format matrices larger than
 //     the caches: one-token GEMV in GB/s of checkpoint bytes and % of bandwidth, 512-token
 //     GEMM in GFLOP/s, % of the fp32 peak and against OpenBLAS sgemm on the same shapes, each
-//     next to the exact path;
+//     next to the exact path; the GEMV once more on a matrix that fits in L2 (its ceiling
+//     when memory is not the limit);
 //  3. with --model DIR (the Flash-width slice of docs/benchmarks.md): decode tok/s at 1 and 2
 //     threads with the weight bytes per token, GB/s and % of bandwidth; prefill of a 512-token
 //     chunk; the exact numerics for comparison.
@@ -264,9 +265,11 @@ void Kernels(const Machine& m) {
   };
   std::printf(
       "GEMV, one token (decode); GB/s of checkpoint bytes, %% of the same thread count's "
-      "read bandwidth\n");
-  std::printf("%-32s %7s | %-22s | %-22s | %s\n", "matrix set", "MB", "exact 1t / 2t GB/s",
-              "fast 1t / 2t GB/s", "fast % of bandwidth 1t / 2t");
+      "read bandwidth; last column: the same format's 128x2048 matrix, which stays in L2, one "
+      "thread (the kernel's ceiling without memory)\n");
+  std::printf("%-32s %7s | %-22s | %-22s | %-27s | %s\n", "matrix set", "MB",
+              "exact 1t / 2t GB/s", "fast 1t / 2t GB/s", "fast % of bandwidth 1t / 2t",
+              "in L2, 1t");
   std::vector<MatrixSet> sets;
   for (const Case& c : cases) {
     sets.push_back(MakeSet(c.f, c.out, c.in, c.copies));
@@ -277,10 +280,14 @@ void Kernels(const Machine& m) {
       gbs[0][threads] = s.bytes / TimeSet(s, false, 1, pool, 1) / 1e9;
       gbs[1][threads] = s.bytes / TimeSet(s, true, 1, pool, 5) / 1e9;
     }
+    MatrixSet small = MakeSet(c.f, 128, 2048, 1);
+    ThreadPool one(1);
+    const double in_cache = small.bytes / TimeSet(small, true, 1, one, 400) / 1e9;
     std::printf(
-        "%-32s %7.0f | %9.2f / %9.2f  | %9.1f / %9.1f  | %5.0f%% / %5.0f%%  (%.0fx exact)\n",
+        "%-32s %7.0f | %9.2f / %9.2f  | %9.1f / %9.1f  | %5.0f%% / %5.0f%%  (%3.0fx exact)  | "
+        "%5.1f GB/s\n",
         c.what, s.bytes / 1e6, gbs[0][1], gbs[0][2], gbs[1][1], gbs[1][2],
-        100 * gbs[1][1] / m.bw[1], 100 * gbs[1][2] / m.bw[2], gbs[1][2] / gbs[0][2]);
+        100 * gbs[1][1] / m.bw[1], 100 * gbs[1][2] / m.bw[2], gbs[1][2] / gbs[0][2], in_cache);
   }
   std::printf("\nGEMM, 512 tokens (prefill), 2 threads; %% of the measured peaks\n");
   std::printf("%-32s | %8s | %8s | %9s | %9s | %s\n", "matrix", "exact", "fast", "% fp32 FMA",

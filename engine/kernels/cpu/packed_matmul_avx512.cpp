@@ -28,10 +28,13 @@
 namespace v4agent::engine::kernels {
 namespace {
 
-// How far ahead of each tile stream the GEMV prefetches: the hardware prefetchers do not keep
-// eight streams per core far enough ahead (measured: decode 16 -> 20 tok/s on the Flash-width
-// slice from the bf16 head alone).
-constexpr int64_t kPrefetchBytes = 1024;
+// How far ahead of a group's stream the GEMV prefetches: the hardware prefetchers alone do not
+// stay far enough ahead (decode 16 -> 20 tok/s on the Flash-width slice when it came in, at
+// 1024). 8192 beat 1024, 2048, 3072, 4096 and 16384 in every format at 1 and 2 threads, by
+// 7% (bf16) to 28% (FP8) at 2 threads, in an interleaved A/B of the GEMV table
+// (docs/benchmarks.md, 2026-12-02). Past the group's end it runs into the next group, which is
+// read next; a prefetch never faults.
+constexpr int64_t kPrefetchBytes = 8192;
 
 // Up to this many tokens stream the weights with in-register conversion (decode of a batch of
 // sequences); more convert each tile to fp32 once (prefill).
@@ -42,9 +45,9 @@ constexpr int64_t kManyTokens = 4;
 // The group's stream `kPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
 // that will be read then (the hardware prefetchers alone reach about 60% of the bandwidth).
 inline void Prefetch(const uint8_t* at, int64_t bytes) {
-  for (int64_t off = 0; off < bytes; off += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(at + kPrefetchBytes + off), _MM_HINT_T0);
-  }
+  const char* p = reinterpret_cast<const char*>(at + kPrefetchBytes);
+  _mm_prefetch(p, _MM_HINT_T0);
+  for (int64_t off = 64; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
 }
 
 // 16 e4m3 bytes as floats 2^-120 times their values (exact, subnormals included; the
@@ -126,12 +129,12 @@ void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   const PackedLinear& w = *job.w;
   const int64_t in = w.in, kbs = w.k_blocks();
   const float* mult = reinterpret_cast<const float*>(w.scales.data());
-  const uint8_t* base[G];
+  // The G tiles lie in one group: tile g's step is kTileRows bytes after tile g - 1's.
+  const uint8_t* const base = w.TileData(t0);
   const float* x[T];
   __m512 acc[G][T];
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g) {
-    base[g] = w.TileData(t0 + g);
 #pragma GCC unroll 8
     for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
   }
@@ -155,10 +158,11 @@ void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
         for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
       }
       for (int64_t k = k_begin; k < k_end; ++k) {
-        Prefetch(base[0] + k * stride, stride);
+        const uint8_t* step = base + k * stride;
+        Prefetch(step, stride);
 #pragma GCC unroll 16
         for (int g = 0; g < G; ++g) {
-          const __m512 wv = Fp8Raw(base[g] + k * stride);
+          const __m512 wv = Fp8Raw(step + g * kTileRows);
 #pragma GCC unroll 8
           for (int i = 0; i < T; ++i) {
             acc[g][i] =
@@ -171,7 +175,7 @@ void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
       for (int64_t k = k_begin; k < k_end; ++k) {
 #pragma GCC unroll 16
         for (int g = 0; g < G; ++g) {
-          const __m512 wv = _mm512_mul_ps(Fp8Raw(base[g] + k * stride), m);
+          const __m512 wv = _mm512_mul_ps(Fp8Raw(base + k * stride + g * kTileRows), m);
 #pragma GCC unroll 8
           for (int i = 0; i < T; ++i) {
             acc[g][i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i][k]), acc[g][i]);
@@ -192,14 +196,14 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
   const PackedLinear& w = *job.w;
   const int64_t in = w.in, blocks = in / kFp4Block;
   const __m512 table = _mm512_load_ps(quant::kE2m1Table);
-  const uint8_t* base[G];
-  const uint8_t* sc[G];
+  // The G tiles lie in one group: tile g's step (and scales) are kTileRows bytes after tile
+  // g - 1's.
+  const uint8_t* const base = w.TileData(t0);
+  const uint8_t* const sc = w.TileScales(t0);
   const float* x[T];
   __m512 acc[G][T];
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g) {
-    base[g] = w.TileData(t0 + g);
-    sc[g] = w.TileScales(t0 + g);
 #pragma GCC unroll 8
     for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
   }
@@ -214,11 +218,12 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
       for (int i = 0; i < T; ++i) part[g][i] = _mm512_setzero_ps();
     }
     for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
-      Prefetch(base[0] + p * stride, stride);
+      const uint8_t* step = base + p * stride;
+      Prefetch(step, stride);
 #pragma GCC unroll 16
       for (int g = 0; g < G; ++g) {
         const __m512i codes = _mm512_cvtepu8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(base[g] + p * stride)));
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(step + g * kTileRows)));
         const __m512 even = _mm512_permutexvar_ps(codes, table);
         const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
 #pragma GCC unroll 8
@@ -230,7 +235,7 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
     }
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
-      const __m512 s = Ue8m0(sc[g] + b * sstride);
+      const __m512 s = Ue8m0(sc + b * sstride + g * kTileRows);
 #pragma GCC unroll 8
       for (int i = 0; i < T; ++i) acc[g][i] = _mm512_fmadd_ps(part[g][i], s, acc[g][i]);
     }
@@ -246,12 +251,13 @@ template <int G, int T>
 void GemvManyBf16(const TileJob& job, int64_t t0) {
   const PackedLinear& w = *job.w;
   const int64_t in = w.in;
-  const uint8_t* base[G];
+  // The G tiles lie in one group: tile g's step is 64 bytes after tile g - 1's.
+  constexpr int64_t kStep = kTileRows * 4;
+  const uint8_t* const base = w.TileData(t0);
   const float* x[T];
   __m512 acc[G][T];
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g) {
-    base[g] = w.TileData(t0 + g);
 #pragma GCC unroll 8
     for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
   }
@@ -260,10 +266,11 @@ void GemvManyBf16(const TileJob& job, int64_t t0) {
   const int64_t stride = w.StepStride(t0);
   int64_t p = 0;
   for (; 2 * p + 1 < in; ++p) {
-    Prefetch(base[0] + p * stride, stride);
+    const uint8_t* step = base + p * stride;
+    Prefetch(step, stride);
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
-      const __m512i v = _mm512_load_si512(base[g] + p * stride);
+      const __m512i v = _mm512_load_si512(step + g * kStep);
       const __m512 even = Bf16Even(v), odd = Bf16Odd(v);
 #pragma GCC unroll 8
       for (int i = 0; i < T; ++i) {
@@ -275,7 +282,7 @@ void GemvManyBf16(const TileJob& job, int64_t t0) {
   if (2 * p < in) {  // odd width: the last pair holds one column
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
-      const __m512 even = Bf16Even(_mm512_load_si512(base[g] + p * stride));
+      const __m512 even = Bf16Even(_mm512_load_si512(base + p * stride + g * kStep));
 #pragma GCC unroll 8
       for (int i = 0; i < T; ++i) {
         acc[g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), acc[g][i]);

@@ -8,18 +8,21 @@
 //     next to the exact path; the GEMV once more on a matrix that fits in L2 (its ceiling
 //     when memory is not the limit);
 //  3. with --model DIR (the Flash-width slice of docs/benchmarks.md): decode tok/s at 1 and 2
-//     threads with the weight bytes per token, GB/s and % of bandwidth; prefill of a 512-token
-//     chunk; the exact numerics for comparison.
+//     threads with the weight bytes per token, GB/s and % of bandwidth (of section 1's, and of
+//     a bandwidth pass just before each decode run); prefill of a 512-token chunk; the exact
+//     numerics for comparison.
 // Usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N]
 #include <immintrin.h>
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/stopwatch.h"
@@ -54,10 +57,10 @@ __attribute__((target("avx512f"))) double ReadPass(const float* p, size_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
-double Bandwidth(ThreadPool& pool, const float* buf, size_t n) {
+double Bandwidth(ThreadPool& pool, const float* buf, size_t n, int reps = 5) {
   double best = 0;
   volatile double sink = 0;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < reps; ++rep) {
     Stopwatch sw;
     std::vector<double> part(static_cast<size_t>(pool.num_threads()));
     pool.ParallelFor(static_cast<size_t>(pool.num_threads()), 1, [&](size_t b, size_t e) {
@@ -148,12 +151,22 @@ struct Machine {
   double int8[3] = {0, 0, 0};  // GOP/s
 };
 
-Machine MeasureMachine() {
+// The buffer the read bandwidth streams (2 GiB, far beyond the caches), kept for the whole run
+// so the model section can measure the bandwidth again beside each decode run.
+struct ReadBuffer {
+  ReadBuffer() : bytes(size_t{2} << 30), buf(bytes) {
+    float* f = reinterpret_cast<float*>(buf.data());
+    for (size_t i = 0; i < bytes / 4; ++i) f[i] = 1.0f;
+  }
+  const float* floats() const { return reinterpret_cast<const float*>(buf.data()); }
+  size_t bytes;
+  kernels::AlignedBytes buf;
+};
+
+Machine MeasureMachine(const ReadBuffer& rb) {
   Machine m;
-  const size_t bytes = size_t{2} << 30;
-  kernels::AlignedBytes buf(bytes);
-  float* f = reinterpret_cast<float*>(buf.data());
-  for (size_t i = 0; i < bytes / 4; ++i) f[i] = 1.0f;
+  const float* f = rb.floats();
+  const size_t bytes = rb.bytes;
   __builtin_cpu_init();
   const bool bf16 = __builtin_cpu_supports("avx512bf16");
   const bool vnni = __builtin_cpu_supports("avx512vnni");
@@ -341,16 +354,37 @@ std::vector<int32_t> Tokens(int64_t n, int64_t vocab) {
   return t;
 }
 
-// Tokens per second of greedy decode after a 16-token prompt: the best of three runs of
-// `steps` tokens, as the read bandwidth it is compared with is the best of five passes (this
-// VM's neighbours move both by +-15% from one second to the next).
-double Decode(Model& m, int64_t steps) {
+struct DecodeRuns {
+  double best = 0;                // tok/s, the best run
+  std::vector<double> paired;     // per run: its weight GB/s over the bandwidth just before it
+  double MedianPaired() const {
+    std::vector<double> v = paired;
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+  }
+};
+
+// Greedy decode after a 16-token prompt, `runs` runs of `steps` tokens. With a buffer, each
+// run is paired with the read bandwidth measured just before it (best of five passes, on as
+// many threads as the model): this VM's bandwidth drifts by up to 2x over minutes, so a decode
+// run compared with section 1's figure, minutes earlier, can read 60% or 150% at the same
+// speed.
+DecodeRuns Decode(Model& m, int64_t steps, int runs, const ReadBuffer* rb, int threads) {
   auto cache = m.NewCache();
   std::vector<float> logits;
   auto prompt = Tokens(16, m.config().vocab_size);
   if (!m.Forward(*cache, prompt, false, &logits).ok()) std::exit(1);
-  double best = 0;
-  for (int run = 0; run < 3; ++run) {
+  DecodeRuns out;
+  std::unique_ptr<ThreadPool> probe;
+  if (rb != nullptr) probe = std::make_unique<ThreadPool>(threads);
+  const double bytes_per_token = static_cast<double>(m.DecodeWeightBytes());
+  for (int run = 0; run < runs; ++run) {
+    double bw = 0;
+    if (probe != nullptr) {
+      bw = Bandwidth(*probe, rb->floats(), rb->bytes / 4);
+      // Past the probe's workers' spin (ThreadPool::kSpinMicros), so they sleep during the run.
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     Stopwatch sw;
     for (int64_t i = 0; i < steps; ++i) {
       const int32_t next =
@@ -359,9 +393,11 @@ double Decode(Model& m, int64_t steps) {
         std::exit(1);
       }
     }
-    best = std::max(best, steps / sw.ElapsedSeconds());
+    const double tps = steps / sw.ElapsedSeconds();
+    out.best = std::max(out.best, tps);
+    if (bw > 0) out.paired.push_back(tps * bytes_per_token / 1e9 / bw);
   }
-  return best;
+  return out;
 }
 
 // Aggregate tokens per second of decode steps of `batch` sequences at once (ForwardBatch,
@@ -411,9 +447,11 @@ double Prefill(Model& m, int64_t tokens) {
   return best;
 }
 
-void ModelFigures(const Machine& mach, const std::string& dir, int64_t decode_tokens) {
+void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& dir,
+                  int64_t decode_tokens) {
   std::printf("\n== 3. Model %s\n", dir.c_str());
-  double fast_decode[3] = {}, exact_decode[3] = {};
+  DecodeRuns fast_decode[3];
+  double exact_decode[3] = {};
   uint64_t bytes = 0, params = 0;
   for (int threads : {1, 2}) {
     auto fast = LoadModel(dir, Numerics::kFast, threads);
@@ -426,7 +464,7 @@ void ModelFigures(const Machine& mach, const std::string& dir, int64_t decode_to
           fast->packed_bytes() / double(1 << 30), fast->pack_seconds(),
           kernels::IsaName(kernels::ActiveIsa()), bytes / 1e9, params / 1e9);
     }
-    fast_decode[threads] = Decode(*fast, decode_tokens);
+    fast_decode[threads] = Decode(*fast, decode_tokens, 5, &rb, threads);
     if (threads == 2) {
       const double one = DecodeBatch(*fast, 1, 16);
       std::printf("decode of B sequences at once (ForwardBatch), 2 threads, aggregate:");
@@ -444,19 +482,25 @@ void ModelFigures(const Machine& mach, const std::string& dir, int64_t decode_to
     }
     fast.reset();
     auto exact = LoadModel(dir, Numerics::kExact, threads);
-    exact_decode[threads] = Decode(*exact, std::max<int64_t>(2, decode_tokens / 16));
+    exact_decode[threads] =
+        Decode(*exact, std::max<int64_t>(2, decode_tokens / 16), 3, nullptr, threads).best;
     if (threads == 2) {
       const double p64 = Prefill(*exact, 64);
       std::printf("prefill, exact numerics, one 64-token chunk, 2 threads: %.1f tok/s\n", p64);
     }
   }
   for (int threads : {1, 2}) {
-    const double gbs = fast_decode[threads] * bytes / 1e9;
+    const DecodeRuns& d = fast_decode[threads];
+    const double gbs = d.best * bytes / 1e9;
     std::printf(
-        "decode, %d thread%s: fast %6.2f tok/s = %5.1f GB/s = %3.0f%% of read bandwidth | "
-        "exact %5.2f tok/s (fast/exact %.1fx)\n",
-        threads, threads == 1 ? " " : "s", fast_decode[threads], gbs, 100 * gbs / mach.bw[threads],
-        exact_decode[threads], fast_decode[threads] / exact_decode[threads]);
+        "decode, %d thread%s: fast %6.2f tok/s = %5.1f GB/s = %3.0f%% of section 1's read "
+        "bandwidth | exact %5.2f tok/s (fast/exact %.1fx)\n",
+        threads, threads == 1 ? " " : "s", d.best, gbs, 100 * gbs / mach.bw[threads],
+        exact_decode[threads], d.best / exact_decode[threads]);
+    std::printf("  each run over the bandwidth measured just before it: median %3.0f%% (runs",
+                100 * d.MedianPaired());
+    for (double r : d.paired) std::printf(" %.0f%%", 100 * r);
+    std::printf(")\n");
   }
 }
 
@@ -481,8 +525,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const Machine m = MeasureMachine();
+  const ReadBuffer rb;
+  const Machine m = MeasureMachine(rb);
   if (kernels_section) Kernels(m);
-  if (!model.empty()) ModelFigures(m, model, decode_tokens);
+  if (!model.empty()) ModelFigures(m, rb, model, decode_tokens);
   return 0;
 }

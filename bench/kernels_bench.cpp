@@ -280,9 +280,8 @@ void Kernels(const Machine& m) {
       "GEMV, one token (decode); GB/s of checkpoint bytes, %% of the same thread count's "
       "read bandwidth; last column: the same format's 128x2048 matrix, which stays in L2, one "
       "thread (the kernel's ceiling without memory)\n");
-  std::printf("%-32s %7s | %-22s | %-22s | %-27s | %s\n", "matrix set", "MB",
-              "exact 1t / 2t GB/s", "fast 1t / 2t GB/s", "fast % of bandwidth 1t / 2t",
-              "in L2, 1t");
+  std::printf("%-32s %7s | %-22s | %-22s | %-27s | %s\n", "matrix set", "MB", "exact 1t / 2t GB/s",
+              "fast 1t / 2t GB/s", "fast % of bandwidth 1t / 2t", "in L2, 1t");
   std::vector<MatrixSet> sets;
   for (const Case& c : cases) {
     sets.push_back(MakeSet(c.f, c.out, c.in, c.copies));
@@ -355,8 +354,8 @@ std::vector<int32_t> Tokens(int64_t n, int64_t vocab) {
 }
 
 struct DecodeRuns {
-  double best = 0;                // tok/s, the best run
-  std::vector<double> paired;     // per run: its weight GB/s over the bandwidth just before it
+  double best = 0;             // tok/s, the best run
+  std::vector<double> paired;  // per run: its weight GB/s over the bandwidth just before it
   double MedianPaired() const {
     std::vector<double> v = paired;
     std::sort(v.begin(), v.end());

@@ -11,7 +11,7 @@
 //     threads with the weight bytes per token, GB/s and % of bandwidth (of section 1's, and of
 //     a bandwidth pass just before each decode run); prefill of a 512-token chunk; the exact
 //     numerics for comparison.
-// Usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N]
+// Usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N] [--isa best|avx2|scalar]
 #include <immintrin.h>
 #include <sys/mman.h>
 
@@ -518,9 +518,21 @@ int main(int argc, char** argv) {
       kernels_section = false;
     } else if (a == "--decode-tokens" && i + 1 < argc) {
       decode_tokens = std::atoll(argv[++i]);
+    } else if (a == "--isa" && i + 1 < argc) {
+      // The fallbacks' speed on this machine: what a CPU without AVX-512 gets.
+      const std::string isa = argv[++i];
+      if (isa == "avx2") {
+        kernels::ForceIsa(kernels::Isa::kAvx2);
+      } else if (isa == "scalar") {
+        kernels::ForceIsa(kernels::Isa::kScalar);
+      } else if (isa != "best") {
+        std::fprintf(stderr, "--isa: expected best, avx2 or scalar, got '%s'\n", isa.c_str());
+        return 2;
+      }
     } else {
       std::fprintf(stderr,
-                   "usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N]\n");
+                   "usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N] "
+                   "[--isa best|avx2|scalar]\n");
       return 2;
     }
   }

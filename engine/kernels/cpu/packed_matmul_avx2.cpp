@@ -1,6 +1,7 @@
 // AVX2 tile kernels of packed_matmul.h, for CPUs without AVX-512: a tile's 16 rows in two
 // 8-lane halves, the same conversions and the same per-row order of fused multiply-adds as
-// the AVX-512 and scalar kernels (bit-identical results). Like the AVX-512 file, it
+// the AVX-512 and scalar kernels (bit-identical results); one token streams the weights
+// through registers, more convert each tile to fp32 once. Like the AVX-512 file, it
 // instantiates nothing from the standard library.
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
@@ -201,12 +202,204 @@ void TokenBlock(const TileJob& job, int64_t t, const float* tile, const float* s
   }
 }
 
+// ---- one token (decode): G tiles of one group, weights converted in registers as they
+// stream, with the arithmetic of ConvertTile and the order of TokensOverTile(Blocked)<1> (so
+// the same bits as the tile path), 8 KiB of the group's stream prefetched ahead ----
+
+constexpr int64_t kPrefetchBytes = 8192;
+
+inline void PrefetchStep(const uint8_t* at, int64_t bytes) {
+  for (int64_t off = 0; off < bytes; off += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(at + kPrefetchBytes + off), _MM_HINT_T0);
+  }
+}
+
+template <int G>
+void GemvFp8(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in, kbs = w.k_blocks(), stride = w.StepStride(t0);
+  const uint8_t* const base = w.TileData(t0);  // tile g's step is kTileRows bytes after g - 1's
+  const float* mult = reinterpret_cast<const float*>(w.scales.data());
+  __m256 acc[G][2];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+  for (int64_t kb = 0; kb < kbs; ++kb) {
+    __m256 m[G];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) m[g] = _mm256_set1_ps(mult[(t0 + g) * kbs + kb]);
+    const int64_t k_end = (kb + 1) * kFp8Block < in ? (kb + 1) * kFp8Block : in;
+    for (int64_t k = kb * kFp8Block; k < k_end; ++k) {
+      const uint8_t* step = base + k * stride;
+      PrefetchStep(step, stride);
+      const __m256 xk = _mm256_broadcast_ss(job.x + k);
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256 wv = _mm256_mul_ps(Fp8Raw8(step + g * kTileRows + 8 * h), m[g]);
+          acc[g][h] = _mm256_fmadd_ps(wv, xk, acc[g][h]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    Store8(job, t0 + g, 0, 0, acc[g][0]);
+    Store8(job, t0 + g, 1, 0, acc[g][1]);
+  }
+}
+
+template <int G>
+void GemvFp4(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t blocks = w.in / kFp4Block, stride = w.StepStride(t0);
+  const int64_t sstride = w.ScaleStride(t0);
+  const uint8_t* const base = w.TileData(t0);
+  const uint8_t* const sc = w.TileScales(t0);
+  const __m256 mags = _mm256_load_ps(kE2m1Magnitude);
+  __m256 acc[G][2];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m256 part[G][2];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) part[g][0] = part[g][1] = _mm256_setzero_ps();
+    for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
+      const uint8_t* step = base + p * stride;
+      PrefetchStep(step, stride);
+      const __m256 x0 = _mm256_broadcast_ss(job.x + 2 * p);
+      const __m256 x1 = _mm256_broadcast_ss(job.x + 2 * p + 1);
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256i codes = _mm256_cvtepu8_epi32(
+              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(step + g * kTileRows + 8 * h)));
+          part[g][h] = _mm256_fmadd_ps(E2m1x8(codes, mags), x0, part[g][h]);
+          part[g][h] = _mm256_fmadd_ps(E2m1x8(_mm256_srli_epi32(codes, 4), mags), x1, part[g][h]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m256 s = Ue8m0x8(sc + b * sstride + g * kTileRows + 8 * h);
+        acc[g][h] = _mm256_fmadd_ps(part[g][h], s, acc[g][h]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    Store8(job, t0 + g, 0, 0, acc[g][0]);
+    Store8(job, t0 + g, 1, 0, acc[g][1]);
+  }
+}
+
+// BF16 and F32: a step of a tile is 64 bytes (16 rows x a pair of bf16, or 16 floats).
+template <int G>
+void GemvWide(const TileJob& job, int64_t t0) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in, stride = w.StepStride(t0);
+  constexpr int64_t kStep = kTileRows * 4;
+  const uint8_t* const base = w.TileData(t0);
+  __m256 acc[G][2];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+  if (w.format == WeightFormat::kBF16) {
+    const __m256i hi = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+    for (int64_t p = 0; p < w.in_pairs(); ++p) {
+      const uint8_t* step = base + p * stride;
+      PrefetchStep(step, stride);
+      const __m256 x0 = _mm256_broadcast_ss(job.x + 2 * p);
+      const bool odd = 2 * p + 1 < in;
+      const __m256 x1 = odd ? _mm256_broadcast_ss(job.x + 2 * p + 1) : _mm256_setzero_ps();
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256i v =
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(step + g * kStep + 32 * h));
+          acc[g][h] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), x0, acc[g][h]);
+          if (odd) {
+            acc[g][h] =
+                _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hi)), x1, acc[g][h]);
+          }
+        }
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < in; ++k) {
+      const uint8_t* step = base + k * stride;
+      const __m256 xk = _mm256_broadcast_ss(job.x + k);
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256 wv =
+              _mm256_load_ps(reinterpret_cast<const float*>(step + g * kStep + 32 * h));
+          acc[g][h] = _mm256_fmadd_ps(wv, xk, acc[g][h]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    Store8(job, t0 + g, 0, 0, acc[g][0]);
+    Store8(job, t0 + g, 1, 0, acc[g][1]);
+  }
+}
+
+template <int G>
+void GemvGroupAvx2(const TileJob& job, int64_t t0) {
+  switch (job.w->format) {
+    case WeightFormat::kFP8:
+      return GemvFp8<G>(job, t0);
+    case WeightFormat::kFP4:
+      return GemvFp4<G>(job, t0);
+    case WeightFormat::kBF16:
+    case WeightFormat::kF32:
+      return GemvWide<G>(job, t0);
+  }
+}
+
+void GemvTilesAvx2(const TileJob& job) {
+  // Tiles per call within the 16 ymm registers: 4 (8 accumulators), FP4 2 (its block
+  // partials double them).
+  const int64_t per = job.w->format == WeightFormat::kFP4 ? 2 : 4;
+  int64_t t = job.tile_begin;
+  while (t < job.tile_end) {
+    // Never across a group: the tiles of one call share the group's step stride.
+    const int64_t group_end = (t / kGroupTiles + 1) * kGroupTiles;
+    int64_t n = (group_end < job.tile_end ? group_end : job.tile_end) - t;
+    if (n > per) n = per;
+    switch (n) {
+      case 4:
+        GemvGroupAvx2<4>(job, t);
+        break;
+      case 3:
+        GemvGroupAvx2<3>(job, t);
+        break;
+      case 2:
+        GemvGroupAvx2<2>(job, t);
+        break;
+      default:
+        GemvGroupAvx2<1>(job, t);
+        break;
+    }
+    t += n;
+  }
+}
+
 }  // namespace
 
-// One path for every token count: a tile converted once, then blocks of up to 6 tokens (12
-// accumulators; FP4's block partials double that, and spill). For one token the conversion
-// is not reused, which AVX2 machines accept.
+// One token streams (GemvTilesAvx2); more convert a tile once, then run blocks of up to 6
+// tokens over it (12 accumulators; FP4's block partials double that, and spill).
 void RunTilesAvx2(const TileJob& job) {
+  if (job.tokens == 1) {
+    GemvTilesAvx2(job);
+    return;
+  }
   const int64_t in = job.w->in;
   float* tile =
       ScratchFloats(static_cast<size_t>(in * kTileRows + (in / kFp4Block + 1) * kTileRows));

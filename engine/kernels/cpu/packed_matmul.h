@@ -39,6 +39,15 @@ struct PackedProduct {
 };
 void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool);
 
+// How far ahead of a group's stream the one-token GEMVs prefetch. The hardware prefetchers
+// alone do not stay far enough ahead (decode 16 -> 20 tok/s on the Flash-width slice when
+// prefetching came in, at 1024). 8192 beat 1024, 2048, 3072, 4096 and 16384 in every format at
+// 1 and 2 threads, by 7% (bf16) to 28% (FP8) at 2 threads, in an interleaved A/B of the AVX-512
+// GEMV table (docs/benchmarks.md, 2026-12-02); the AVX2 GEMV uses the same distance, not
+// separately tuned. Past the group's end it runs into the next group, which is read next; a
+// prefetch never faults.
+constexpr int64_t kGemvPrefetchBytes = 8192;
+
 // One thread's share: tiles [tile_begin, tile_end) of the call above.
 struct TileJob {
   const PackedLinear* w;

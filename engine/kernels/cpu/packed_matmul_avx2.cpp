@@ -204,13 +204,20 @@ void TokenBlock(const TileJob& job, int64_t t, const float* tile, const float* s
 
 // ---- one token (decode): G tiles of one group, weights converted in registers as they
 // stream, with the arithmetic of ConvertTile and the order of TokensOverTile(Blocked)<1> (so
-// the same bits as the tile path), 8 KiB of the group's stream prefetched ahead ----
-
-constexpr int64_t kPrefetchBytes = 8192;
+// the same bits as the tile path), the group's stream prefetched kGemvPrefetchBytes ahead ----
 
 inline void PrefetchStep(const uint8_t* at, int64_t bytes) {
   for (int64_t off = 0; off < bytes; off += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(at + kPrefetchBytes + off), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(at + kGemvPrefetchBytes + off), _MM_HINT_T0);
+  }
+}
+
+template <int G>
+void StoreGroup(const TileJob& job, int64_t t0, const __m256 (&acc)[G][2]) {
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    Store8(job, t0 + g, 0, 0, acc[g][0]);
+    Store8(job, t0 + g, 1, 0, acc[g][1]);
   }
 }
 
@@ -242,11 +249,7 @@ void GemvFp8(const TileJob& job, int64_t t0) {
       }
     }
   }
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) {
-    Store8(job, t0 + g, 0, 0, acc[g][0]);
-    Store8(job, t0 + g, 1, 0, acc[g][1]);
-  }
+  StoreGroup<G>(job, t0, acc);
 }
 
 template <int G>
@@ -289,11 +292,7 @@ void GemvFp4(const TileJob& job, int64_t t0) {
       }
     }
   }
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) {
-    Store8(job, t0 + g, 0, 0, acc[g][0]);
-    Store8(job, t0 + g, 1, 0, acc[g][1]);
-  }
+  StoreGroup<G>(job, t0, acc);
 }
 
 // BF16 and F32: a step of a tile is 64 bytes (16 rows x a pair of bf16, or 16 floats).
@@ -343,11 +342,7 @@ void GemvWide(const TileJob& job, int64_t t0) {
       }
     }
   }
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) {
-    Store8(job, t0 + g, 0, 0, acc[g][0]);
-    Store8(job, t0 + g, 1, 0, acc[g][1]);
-  }
+  StoreGroup<G>(job, t0, acc);
 }
 
 template <int G>

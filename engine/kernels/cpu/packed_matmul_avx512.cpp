@@ -28,24 +28,16 @@
 namespace v4agent::engine::kernels {
 namespace {
 
-// How far ahead of a group's stream the GEMV prefetches: the hardware prefetchers alone do not
-// stay far enough ahead (decode 16 -> 20 tok/s on the Flash-width slice when it came in, at
-// 1024). 8192 beat 1024, 2048, 3072, 4096 and 16384 in every format at 1 and 2 threads, by
-// 7% (bf16) to 28% (FP8) at 2 threads, in an interleaved A/B of the GEMV table
-// (docs/benchmarks.md, 2026-12-02). Past the group's end it runs into the next group, which is
-// read next; a prefetch never faults.
-constexpr int64_t kPrefetchBytes = 8192;
-
 // Up to this many tokens stream the weights with in-register conversion (decode of a batch of
 // sequences); more convert each tile to fp32 once (prefill).
 constexpr int64_t kGemvMaxTokens = 8;
 // Tokens per pass of the few-token GEMV (their accumulators fill the registers).
 constexpr int64_t kManyTokens = 4;
 
-// The group's stream `kPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
+// The group's stream `kGemvPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
 // that will be read then (the hardware prefetchers alone reach about 60% of the bandwidth).
 inline void Prefetch(const uint8_t* at, int64_t bytes) {
-  const char* p = reinterpret_cast<const char*>(at + kPrefetchBytes);
+  const char* p = reinterpret_cast<const char*>(at + kGemvPrefetchBytes);
   _mm_prefetch(p, _MM_HINT_T0);
   for (int64_t off = 64; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
 }

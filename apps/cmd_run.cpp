@@ -38,7 +38,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: v4agent run (--task TEXT | --task-file FILE) [--workspace DIR] [--policy FILE]\n"
     "         [--tools FILE_OR_DIR[,...]]  (YAML-defined tools, docs/pipelines.md)\n"
-    "         [--model DIR [--tokenizer PATH] [--threads N] [--numerics fast|exact]\n"
+    "         [--model DIR [--tokenizer PATH] [--threads N] [--numerics fast|exact|fast-bf16]\n"
     "                      [--cache-dir DIR [--cache-budget BYTES]] |\n"
     "          --endpoint URL --model-name NAME [--api-key-env VAR] |\n"
     "          --scripted FILE]\n"

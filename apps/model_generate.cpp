@@ -7,6 +7,7 @@
 #include "common/strings.h"
 #include "engine/checkpoint/safetensors_writer.h"
 #include "engine/kernels/cpu/packed_matmul.h"
+#include "engine/kernels/cpu/packed_matmul_dot.h"
 #include "engine/model/model.h"
 #include "engine/sampler/sampler.h"
 #include "engine/session/session.h"
@@ -21,13 +22,14 @@ constexpr char kUsage[] =
     "usage: v4agent model generate --model DIR (--tokens 1,2,3 | --prompt TEXT) [--max-tokens N]\n"
     "                              [--tokenizer PATH] [--temperature T] [--top-p P] [--top-k K]\n"
     "                              [--seed S] [--qat-sim on|off] [--threads N] [--chunk N]\n"
-    "                              [--numerics fast|exact] [--load-session FILE]\n"
+    "                              [--numerics fast|exact|fast-bf16] [--load-session FILE]\n"
     "                              [--save-session FILE] [--dump-logits FILE]\n"
     "Prefills the prompt, then streams the continuation and prints load, prefill and decode\n"
     "speeds on stderr. --prompt is tokenized with --tokenizer or DIR/tokenizer.json (special-\n"
     "token spellings become their ids) and the output is streamed as text; --tokens streams ids,\n"
     "one per line. Temperature 0 (the default) is greedy. --numerics fast (the default) runs\n"
-    "the repacked checkpoint-format kernels, exact the fp32 oracle (docs/engine.md).\n"
+    "the repacked checkpoint-format kernels, exact the fp32 oracle, fast-bf16 (opt-in) rounds\n"
+    "activations to bf16 for vdpbf16ps (faster, deviates more; docs/engine.md).\n"
     "--load-session starts from a saved session (its history is mapped, not prefilled) and\n"
     "appends the prompt, if any, to it; --save-session writes the session after the run\n"
     "(docs/sessions.md). --dump-logits writes the logits each generated token was sampled from\n"
@@ -183,9 +185,11 @@ int Run(const std::vector<std::string>& args) {
   }
   SessionStats s = session.Stats();
   if ((*model)->packed_bytes() > 0) {
-    std::fprintf(stderr, "numerics fast: %s repacked in %.2f s (%s) | ",
+    const bool bf16 = (*model)->options().numerics == Numerics::kFastBf16;
+    std::fprintf(stderr, "numerics %s: %s repacked in %.2f s (%s) | ",
+                 NumericsName((*model)->options().numerics),
                  HumanBytes((*model)->packed_bytes()).c_str(), (*model)->pack_seconds(),
-                 kernels::IsaName(kernels::ActiveIsa()));
+                 bf16 ? kernels::DotKernelName() : kernels::IsaName(kernels::ActiveIsa()));
   }
   std::fprintf(stderr,
                "load %.2f s | prefill %lld tokens in %.3f s (%.1f tok/s) | decode %lld tokens in "

@@ -20,7 +20,7 @@ using namespace v4agent::engine;
 constexpr char kUsage[] =
     "usage: v4agent model score --model DIR --case CASE.safetensors --out OUT.safetensors\n"
     "                           [--teacher-forced] [--qat-sim on|off] [--threads N]\n"
-    "                           [--numerics exact|fast]\n"
+    "                           [--numerics exact|fast|fast-bf16]\n"
     "prompt_L*.safetensors: one prefill of prompt_tokens (prefill_logits, every row), then 16\n"
     "greedy decode steps (gen_tokens, decode_logits; --teacher-forced feeds the case's\n"
     "gen_tokens). two_turn.safetensors: prefill P1, decode G1, append P2 as one chunk on the\n"

@@ -11,7 +11,10 @@
 //     threads with the weight bytes per token, GB/s and % of bandwidth (of section 1's, and of
 //     a bandwidth pass just before each decode run); prefill of a 512-token chunk; the exact
 //     numerics for comparison.
+// "fast" in the tables is the numerics --numerics names (fast, the default, or fast-bf16, whose
+// kernels round activations to bf16 for vdpbf16ps: kernels/cpu/packed_matmul_dot.h).
 // Usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N] [--isa best|avx2|scalar]
+//                      [--numerics fast|fast-bf16]
 #include <immintrin.h>
 #include <sys/mman.h>
 
@@ -30,6 +33,7 @@
 #include "engine/kernels/cpu/ops.h"
 #include "engine/kernels/cpu/packed_linear.h"
 #include "engine/kernels/cpu/packed_matmul.h"
+#include "engine/kernels/cpu/packed_matmul_dot.h"
 #include "engine/model/model.h"
 #include "engine/weights/random_linear.h"
 
@@ -186,6 +190,9 @@ Machine MeasureMachine(const ReadBuffer& rb) {
   return m;
 }
 
+// The numerics of the "fast" columns and of section 3 (--numerics).
+Numerics g_fast = Numerics::kFast;
+
 // ---- 2. kernels ----
 
 struct MatrixSet {
@@ -205,7 +212,7 @@ MatrixSet MakeSet(WeightFormat f, int64_t out, int64_t in, int copies) {
     o->linear = first->linear;
     o->linear.data = o->data.data();
     o->linear.scale = o->scale.empty() ? nullptr : o->scale.data();
-    auto p = kernels::PackLinear(o->linear);
+    auto p = kernels::PackLinear(o->linear, nullptr, g_fast == Numerics::kFastBf16);
     if (!p.ok()) {
       std::fprintf(stderr, "%s\n", p.status().ToString().c_str());
       std::exit(1);
@@ -262,8 +269,8 @@ double TimeSgemm(const Linear& w, int64_t tokens, int threads) {
 #endif
 
 void Kernels(const Machine& m) {
-  std::printf("\n== 2. Linear kernels at V4-Flash widths (ISA %s)\n",
-              kernels::IsaName(kernels::ActiveIsa()));
+  std::printf("\n== 2. Linear kernels at V4-Flash widths (ISA %s, fast = %s numerics)\n",
+              kernels::IsaName(kernels::ActiveIsa()), NumericsName(g_fast));
   struct Case {
     const char* what;
     WeightFormat f;
@@ -314,7 +321,7 @@ void Kernels(const Machine& m) {
     // The head at 512 tokens would take minutes in exact: time a 16384-row slice of it.
     if (w.out > 16384) {
       one.owned[0]->linear.out = 16384;
-      auto p = kernels::PackLinear(one.owned[0]->linear);
+      auto p = kernels::PackLinear(one.owned[0]->linear, nullptr, g_fast == Numerics::kFastBf16);
       one.packed[0] = std::move(p).value();
     }
     const double flop = 2.0 * w.out * w.in * 512;
@@ -453,15 +460,17 @@ void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& 
   double exact_decode[3] = {};
   uint64_t bytes = 0, params = 0;
   for (int threads : {1, 2}) {
-    auto fast = LoadModel(dir, Numerics::kFast, threads);
+    auto fast = LoadModel(dir, g_fast, threads);
     bytes = fast->DecodeWeightBytes();
     params = fast->DecodeWeightParams();
     if (threads == 1) {
       std::printf(
-          "fast numerics: %.2f GiB repacked in %.1f s (%s); a decode token reads %.3f GB "
+          "fast = %s numerics: %.2f GiB repacked in %.1f s (%s); a decode token reads %.3f GB "
           "of weights, %.2f G multiply-adds\n",
-          fast->packed_bytes() / double(1 << 30), fast->pack_seconds(),
-          kernels::IsaName(kernels::ActiveIsa()), bytes / 1e9, params / 1e9);
+          NumericsName(g_fast), fast->packed_bytes() / double(1 << 30), fast->pack_seconds(),
+          g_fast == Numerics::kFastBf16 ? kernels::DotKernelName()
+                                        : kernels::IsaName(kernels::ActiveIsa()),
+          bytes / 1e9, params / 1e9);
     }
     fast_decode[threads] = Decode(*fast, decode_tokens, 5, &rb, threads);
     if (threads == 2) {
@@ -518,6 +527,13 @@ int main(int argc, char** argv) {
       kernels_section = false;
     } else if (a == "--decode-tokens" && i + 1 < argc) {
       decode_tokens = std::atoll(argv[++i]);
+    } else if (a == "--numerics" && i + 1 < argc) {
+      auto n = ParseNumerics(argv[++i]);
+      if (!n.ok() || *n == Numerics::kExact) {
+        std::fprintf(stderr, "--numerics: expected fast or fast-bf16, got '%s'\n", argv[i]);
+        return 2;
+      }
+      g_fast = *n;
     } else if (a == "--isa" && i + 1 < argc) {
       // The fallbacks' speed on this machine: what a CPU without AVX-512 gets.
       const std::string isa = argv[++i];
@@ -532,7 +548,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N] "
-                   "[--isa best|avx2|scalar]\n");
+                   "[--isa best|avx2|scalar] [--numerics fast|fast-bf16]\n");
       return 2;
     }
   }

@@ -4,7 +4,7 @@
 //   2. Time to first token of a follow-up request that repeats a long first message and adds
 //      one, with the first turn kept by the server (only the new part prefilled) against a
 //      server that holds nothing (everything prefilled); the ratio is the reuse's gain.
-// Usage: bench_server --model DIR [--tokens N] [--history-tokens N] [--numerics exact|fast]
+// Usage: bench_server --model DIR [--tokens N] [--history-tokens N] [--numerics exact|fast|fast-bf16]
 // (DIR: a checkpoint with the V4 tokenizer, e.g. build/example/mini-flash-v4vocab from
 // scripts/run_example.sh.)
 #include <arpa/inet.h>
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   }
   if (dir.empty()) {
     Die("usage: bench_server --model DIR [--tokens N] [--history-tokens N] "
-        "[--numerics exact|fast]");
+        "[--numerics exact|fast|fast-bf16]");
   }
   engine::ModelOptions mo;
   auto parsed = engine::ParseNumerics(numerics);

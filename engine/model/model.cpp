@@ -28,12 +28,32 @@ void TraceRow(Trace* trace, const std::string& key, const float* data, int64_t n
 
 }  // namespace
 
-const char* NumericsName(Numerics n) { return n == Numerics::kFast ? "fast" : "exact"; }
+bool ChoosesExperts(const Linear& l) {
+  auto ends = [&](const char* suffix) {
+    const std::string s = suffix;
+    return l.name.size() >= s.size() && l.name.compare(l.name.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends("ffn.gate.weight") || ends("indexer.weights_proj.weight");
+}
+
+const char* NumericsName(Numerics n) {
+  switch (n) {
+    case Numerics::kExact:
+      return "exact";
+    case Numerics::kFast:
+      return "fast";
+    case Numerics::kFastBf16:
+      return "fast-bf16";
+  }
+  return "?";
+}
 
 Result<Numerics> ParseNumerics(const std::string& name) {
-  if (name == "exact") return Numerics::kExact;
-  if (name == "fast") return Numerics::kFast;
-  return InvalidArgumentError(StrCat("numerics must be exact or fast, not \"", name, "\""));
+  for (Numerics n : {Numerics::kExact, Numerics::kFast, Numerics::kFastBf16}) {
+    if (name == NumericsName(n)) return n;
+  }
+  return InvalidArgumentError(
+      StrCat("numerics must be exact, fast or fast-bf16, not \"", name, "\""));
 }
 
 void Model::ForEachDecodeMatrix(const std::function<void(const Linear&, int64_t)>& fn) const {
@@ -99,10 +119,12 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const ModelOp
   V4_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(dir));
   V4_ASSIGN_OR_RETURN(m->weights_, ModelWeights::Bind(*m->ckpt_, m->config_));
   m->pool_ = std::make_unique<ThreadPool>(options.num_threads);
-  if (options.numerics == Numerics::kFast) {
+  if (options.numerics != Numerics::kExact) {
     Stopwatch sw;
+    const bool bf16_dot = options.numerics == Numerics::kFastBf16;
     for (Linear* l : m->weights_->Matrices()) {
-      V4_ASSIGN_OR_RETURN(kernels::PackedLinear p, kernels::PackLinear(*l, m->pool_.get()));
+      V4_ASSIGN_OR_RETURN(kernels::PackedLinear p,
+                          kernels::PackLinear(*l, m->pool_.get(), bf16_dot && !ChoosesExperts(*l)));
       m->packed_bytes_ += p.Bytes();
       m->packed_.push_back(std::make_unique<kernels::PackedLinear>(std::move(p)));
       l->packed = m->packed_.back().get();

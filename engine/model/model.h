@@ -33,10 +33,14 @@ namespace v4agent::engine {
 //   oracle, bit for bit the reference in nosim;
 // - kFast: weights kept in their checkpoint formats, repacked once at load into 16-row tiles
 //   and converted in registers (exactly), activations in fp32, one fused multiply-add per
-//   weight: the same products, another summation order (kernels/cpu/packed_matmul.h).
-enum class Numerics { kExact, kFast };
+//   weight: the same products, another summation order (kernels/cpu/packed_matmul.h);
+// - kFastBf16: kFast's packed weights with every FP8 / FP4 / BF16 product's activations
+//   rounded to bf16 and multiplied by `vdpbf16ps` (kernels/cpu/packed_matmul_dot.h): rounds
+//   further than the model's numerics, so it is opt-in and its deviation from the goldens is
+//   reported (docs/engine.md), never a default.
+enum class Numerics { kExact, kFast, kFastBf16 };
 const char* NumericsName(Numerics n);
-// "exact" | "fast"; an error names the accepted values.
+// "exact" | "fast" | "fast-bf16"; an error names the accepted values.
 Result<Numerics> ParseNumerics(const std::string& name);
 
 struct ModelOptions {

@@ -176,8 +176,8 @@ TEST_P(ForwardBatchTest, SessionsSteppedTogetherGenerateWhatEachGeneratesAlone) 
 }
 
 INSTANTIATE_TEST_SUITE_P(Numerics, ForwardBatchTest,
-                         ::testing::Values(Numerics::kExact, Numerics::kFast),
-                         [](const auto& info) { return std::string(NumericsName(info.param)); });
+                         ::testing::Values(Numerics::kExact, Numerics::kFast, Numerics::kFastBf16),
+                         [](const auto& info) { return testing::NumericsTestName(info.param); });
 
 }  // namespace
 }  // namespace v4agent::engine

@@ -67,6 +67,13 @@ inline std::unique_ptr<Model> LoadGoldenModel(const std::string& config, bool si
   return std::move(m).value();
 }
 
+// A numerics' name as a test name can hold it ("fast-bf16" -> "fast_bf16").
+inline std::string NumericsTestName(Numerics n) {
+  std::string s = NumericsName(n);
+  std::replace(s.begin(), s.end(), '-', '_');
+  return s;
+}
+
 inline int64_t ArgMax(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }
 
 // README §6's criteria for the logits rows of one case (max abs error per row, top-1 agreement):
@@ -79,10 +86,16 @@ inline int64_t ArgMax(const float* x, int64_t n) { return std::max_element(x, x 
 //   3), after which rows are held to top-1 agreement. Seen on tiny-fast L=64: at row 55 an
 //   indexer query value of layer 1 lies 2.9e-7 (relative) from an e2m1 midpoint and the
 //   top-k gap is 5.6e-3.
-enum class SimCriteria { kNosim, kTightWithFlips, kStatistical };
+// - reported (the fast-bf16 numerics, which rounds further than the model: README §6's last
+//   paragraph asks only for its agreement and deviation): printed, and held to what separates
+//   bf16 rounding from a broken kernel: the first row (one token, nothing compounded yet)
+//   within `first_row_limit` and top-1 on at least 70% of rows (measured 2026-12-02: first
+//   rows 0.03-0.06 in nosim, 0.1-0.34 in sim, where the one token's KV already crosses e4m3
+//   rounding midpoints; top-1 75-100% per case; a wrong weight read agrees on a few percent).
+enum class SimCriteria { kNosim, kTightWithFlips, kStatistical, kReported };
 
 inline void ExpectSection6(SimCriteria criteria, const std::vector<float>& row_err,
-                           int64_t top1_agree, const std::string& what) {
+                           int64_t top1_agree, const std::string& what, float first_row_limit = 0) {
   const int64_t rows = static_cast<int64_t>(row_err.size());
   std::vector<float> sorted = row_err;
   std::sort(sorted.begin(), sorted.end());
@@ -96,6 +109,10 @@ inline void ExpectSection6(SimCriteria criteria, const std::vector<float>& row_e
     case SimCriteria::kStatistical:
       EXPECT_GE(top1_agree * 100, rows * 95) << what;
       EXPECT_LE(median, 5e-2f) << what;
+      return;
+    case SimCriteria::kReported:
+      EXPECT_GE(top1_agree * 100, rows * 70) << what;
+      EXPECT_LE(row_err[0], first_row_limit) << what;
       return;
     case SimCriteria::kTightWithFlips:
       break;

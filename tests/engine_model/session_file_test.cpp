@@ -81,8 +81,8 @@ TEST_P(SessionFileTest, RestoreContinuesBitExactAcrossModelsAndThreadCounts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Numerics, SessionFileTest,
-                         ::testing::Values(Numerics::kExact, Numerics::kFast),
-                         [](const auto& info) { return std::string(NumericsName(info.param)); });
+                         ::testing::Values(Numerics::kExact, Numerics::kFast, Numerics::kFastBf16),
+                         [](const auto& info) { return testing::NumericsTestName(info.param); });
 
 TEST(SessionFile, MappedHistoryIsNeverWrittenAndSavesAgain) {
   if (V4_GOLDEN_TIER_SLOW) GTEST_SKIP() << "runs in the fast tier";

@@ -166,7 +166,8 @@ TEST_P(InvarianceTest, ChunkingNeverChangesABit) {
 // window 8, ratios 4/8; mini-flash: window 128, ratios 4/128). Slow tier: the full chunk-size
 // matrix of engine-notes §8.4 on mini-flash, at lengths of other residues mod 4 and mod 128
 // (258 = 2 mod 4 past two HCA blocks, 387 = 3 mod 4 and 3 mod 128), and tiny-fast at 100.
-// Both numerics: fast kernels must be batch-invariant too (a GEMM row equals the GEMV of it).
+// Every numerics: the fast kernels must be batch-invariant too (a GEMM row equals the GEMV of
+// it), fast-bf16's included.
 std::vector<InvarianceCase> InvarianceCases() {
   std::vector<InvarianceCase> base;
   if (V4_GOLDEN_TIER_SLOW) {
@@ -179,7 +180,10 @@ std::vector<InvarianceCase> InvarianceCases() {
             InvarianceCase{"mini-flash", 130, {1, 3, 4, 5, 127, 128, 129}}};
   }
   std::vector<InvarianceCase> out;
-  for (Numerics n : {Numerics::kExact, Numerics::kFast}) {
+  for (Numerics n : {Numerics::kExact, Numerics::kFast, Numerics::kFastBf16}) {
+    // fast-bf16 shares fast's cache and attention; its own kernels' invariance is the fast
+    // tier's boundaries (and packed_dot_test's), not the slow matrix again.
+    if (n == Numerics::kFastBf16 && V4_GOLDEN_TIER_SLOW) continue;
     for (InvarianceCase c : base) {
       c.numerics = n;
       out.push_back(c);
@@ -192,7 +196,7 @@ INSTANTIATE_TEST_SUITE_P(Boundaries, InvarianceTest, ::testing::ValuesIn(Invaria
                          [](const auto& info) {
                            return std::string(info.param.config == "tiny-fast" ? "tiny" : "mini") +
                                   "_L" + std::to_string(info.param.length) + "_" +
-                                  NumericsName(info.param.numerics);
+                                  testing::NumericsTestName(info.param.numerics);
                          });
 
 TEST(SessionTest, RewindForkThreadsAndRepeatability) {

@@ -76,11 +76,33 @@ float Ue8m0Bits(uint8_t e) {
 }  // namespace
 
 int64_t PackedLinear::steps() const {
+  if (bf16_dot && format == WeightFormat::kFP8) return (in + 3) / 4;
+  if (bf16_dot && format == WeightFormat::kFP4) return in / 8;
   return format == WeightFormat::kFP8 || format == WeightFormat::kF32 ? in : in_pairs();
 }
 
 int64_t PackedLinear::step_bytes() const {
+  if (bf16_dot) return kTileRows * 4;
   return format == WeightFormat::kFP8 || format == WeightFormat::kFP4 ? kTileRows : kTileRows * 4;
+}
+
+const uint8_t* PackedLinear::CodeByte(int64_t t, int64_t j, int64_t k, int* shift) const {
+  const uint8_t* tile = TileData(t);
+  const int64_t stride = StepStride(t);
+  *shift = 0;
+  if (format == WeightFormat::kFP8) {
+    if (!bf16_dot) return tile + k * stride + j;
+    const int64_t kk = k % 4;
+    return tile + (k / 4) * stride + 4 * j + 2 * (kk % 2) + kk / 2;
+  }
+  // FP4
+  if (!bf16_dot) {
+    *shift = k % 2 == 0 ? 0 : 4;
+    return tile + (k / 2) * stride + j;
+  }
+  const int64_t kk = k % 8, q = kk / 2, h = kk % 2;
+  *shift = q % 2 == 0 ? 0 : 4;
+  return tile + (k / 8) * stride + 4 * j + 2 * h + q / 2;
 }
 
 int64_t PackedLinear::GroupTiles(int64_t t) const {
@@ -104,14 +126,17 @@ void PackedLinear::DequantRow(int64_t r, float* dst) const {
   switch (format) {
     case WeightFormat::kFP8: {
       const float* mult = reinterpret_cast<const float*>(scales.data()) + t * k_blocks();
-      for (int64_t k = 0; k < in; ++k) dst[k] = Fp8Raw(tile[k * stride + j]) * mult[k / kFp8Block];
+      int shift;
+      for (int64_t k = 0; k < in; ++k) {
+        dst[k] = Fp8Raw(*CodeByte(t, j, k, &shift)) * mult[k / kFp8Block];
+      }
       break;
     }
     case WeightFormat::kFP4: {
       const uint8_t* sc = TileScales(t);
+      int shift;
       for (int64_t k = 0; k < in; ++k) {
-        const uint8_t byte = tile[(k / 2) * stride + j];
-        const uint8_t code = k % 2 == 0 ? byte & 0xF : byte >> 4;
+        const uint8_t code = (*CodeByte(t, j, k, &shift) >> shift) & 0xF;
         dst[k] = quant::E2M1ToFloat(code) * Ue8m0Bits(sc[(k / kFp4Block) * ScaleStride(t) + j]);
       }
       break;
@@ -144,12 +169,18 @@ Status PackTiles(const Linear& w, PackedLinear& p, int64_t t0, int64_t t1) {
         for (int64_t j = 0; j < rows; ++j) {
           const uint8_t* src = w.data + (t * kTileRows + j) * in;
           for (int64_t k = 0; k < in; ++k) {
-            const uint8_t b = src[k];
-            if ((b & 0x7F) == 0x7F) {
+            if ((src[k] & 0x7F) == 0x7F) {
               return InvalidArgumentError(
                   StrCat(w.name, ": e4m3 NaN byte at row ", t * kTileRows + j, ", column ", k));
             }
-            tile[k * stride + j] = b;
+          }
+          if (!p.bf16_dot) {
+            for (int64_t k = 0; k < in; ++k) tile[k * stride + j] = src[k];
+            continue;
+          }
+          // Four columns per step: byte 4j + 2 (kk % 2) + kk / 2 holds column 4s + kk.
+          for (int64_t k = 0; k < in; ++k) {
+            tile[(k / 4) * stride + 4 * j + 2 * (k % 2) + (k % 4) / 2] = src[k];
           }
         }
         break;
@@ -159,7 +190,20 @@ Status PackTiles(const Linear& w, PackedLinear& p, int64_t t0, int64_t t1) {
         const int64_t sstride = p.ScaleStride(t);
         for (int64_t j = 0; j < rows; ++j) {
           const uint8_t* src = w.data + (t * kTileRows + j) * pairs;
-          for (int64_t c = 0; c < pairs; ++c) tile[c * stride + j] = src[c];
+          if (!p.bf16_dot) {
+            for (int64_t c = 0; c < pairs; ++c) tile[c * stride + j] = src[c];
+          } else {
+            // Eight columns (four source bytes) per step: word 2j + h holds columns
+            // 8s + 2q + h in nibble q.
+            for (int64_t st = 0; st < in / 8; ++st) {
+              const uint8_t* b = src + 4 * st;
+              uint8_t* d = tile + st * stride + 4 * j;
+              d[0] = static_cast<uint8_t>((b[0] & 0xF) | (b[1] << 4));
+              d[1] = static_cast<uint8_t>((b[2] & 0xF) | (b[3] << 4));
+              d[2] = static_cast<uint8_t>((b[0] >> 4) | (b[1] & 0xF0));
+              d[3] = static_cast<uint8_t>((b[2] >> 4) | (b[3] & 0xF0));
+            }
+          }
           const uint8_t* ssrc = w.scale + (t * kTileRows + j) * blocks;
           for (int64_t b = 0; b < blocks; ++b) sdst[b * sstride + j] = ssrc[b];
         }
@@ -186,16 +230,17 @@ Status PackTiles(const Linear& w, PackedLinear& p, int64_t t0, int64_t t1) {
 
 }  // namespace
 
-Result<PackedLinear> PackLinear(const Linear& w, ThreadPool* pool) {
+Result<PackedLinear> PackLinear(const Linear& w, ThreadPool* pool, bool bf16_dot) {
   PackedLinear p;
   p.format = w.format;
+  p.bf16_dot = bf16_dot && w.format != WeightFormat::kF32;
   p.out = w.out;
   p.in = w.in;
   p.tiles = (w.out + kTileRows - 1) / kTileRows;
   const int64_t rows = p.tiles * kTileRows;
   switch (w.format) {
     case WeightFormat::kFP8: {
-      p.data = AlignedBytes(static_cast<size_t>(rows * w.in));
+      p.data = AlignedBytes(static_cast<size_t>(rows * p.steps() * p.step_bytes() / kTileRows));
       p.scales = AlignedBytes(static_cast<size_t>(p.tiles * p.k_blocks()) * sizeof(float));
       const int64_t scale_cols = p.k_blocks();
       float* mult = reinterpret_cast<float*>(p.scales.data());
@@ -218,7 +263,7 @@ Result<PackedLinear> PackLinear(const Linear& w, ThreadPool* pool) {
         return InvalidArgumentError(
             StrCat(w.name, ": FP4 input width ", w.in, " is not a multiple of 32"));
       }
-      p.data = AlignedBytes(static_cast<size_t>(rows * (w.in / 2)));
+      p.data = AlignedBytes(static_cast<size_t>(rows * p.steps() * p.step_bytes() / kTileRows));
       p.scales = AlignedBytes(static_cast<size_t>(rows * (w.in / kFp4Block)));
       break;
     case WeightFormat::kBF16:

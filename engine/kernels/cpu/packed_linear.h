@@ -16,6 +16,16 @@
 //   once per block; code is the e2m1 value).
 // Every product is exact in fp32 before its one rounding, as in the "exact" numerics; only
 // the order of the additions differs from it.
+//
+// The "bf16 dot" layout (`bf16_dot`, the fast-bf16 numerics of packed_matmul_dot.h) keeps the
+// same tiles, groups and scales but makes a step one 64-byte vector per tile whose 32-bit lane
+// j holds row j's weights for consecutive pairs of k, as `vdpbf16ps` takes them:
+// - FP8: a step is 4 k. Byte 4j + o holds row j's k = 4s + kk with o = 2 (kk % 2) + kk / 2, so
+//   the low bytes of the lane's two 16-bit words are the pair (4s, 4s + 1) and the high bytes
+//   the pair (4s + 2, 4s + 3).
+// - FP4: a step is 8 k. Nibble q of 16-bit word 2j + h holds row j's k = 8s + 2q + h, so the
+//   words' nibble q of lane j is the pair (8s + 2q, 8s + 2q + 1).
+// - BF16: the layout above (a step already is one pair per lane). F32 is never bf16_dot.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +65,7 @@ class AlignedBytes {
 
 struct PackedLinear {
   WeightFormat format = WeightFormat::kBF16;
+  bool bf16_dot = false;  // the layout for packed_matmul_dot.h (never for F32)
   int64_t out = 0, in = 0;
   int64_t tiles = 0;  // ceil(out / 16)
   // [groups][steps()][tiles in the group][step_bytes()]: a step of a tile is FP8 / F32 the
@@ -83,15 +94,19 @@ struct PackedLinear {
     return const_cast<uint8_t*>(std::as_const(*this).TileScales(t));
   }
   int64_t ScaleStride(int64_t t) const { return GroupTiles(t) * kTileRows; }
+  // FP8 / FP4: the byte holding tile t's row j, column k (FP4: the code is (byte >> *shift) &
+  // 15), in either layout.
+  const uint8_t* CodeByte(int64_t t, int64_t j, int64_t k, int* shift) const;
   uint64_t Bytes() const { return data.size() + scales.size(); }
   // Row r as fp32 (tests and the scalar kernel's reference).
   void DequantRow(int64_t r, float* dst) const;
 };
 
-// Repacks `w` (tiles split over `pool` if given). Errors name the tensor: FP4 with `in` not a
+// Repacks `w` (tiles split over `pool` if given), in the bf16 dot layout if `bf16_dot` and the
+// format is not F32. Errors name the tensor: FP4 with `in` not a
 // multiple of 32, an e4m3 NaN byte (0x7F / 0xFF), an FP8 scale too large for the fp32 multiplier
 // (above 2^7). A UE8M0 scale byte of 0 (2^-127) in an FP4 tensor is read as 0 (its weights are
 // below 1e-37).
-Result<PackedLinear> PackLinear(const Linear& w, ThreadPool* pool = nullptr);
+Result<PackedLinear> PackLinear(const Linear& w, ThreadPool* pool = nullptr, bool bf16_dot = false);
 
 }  // namespace v4agent::engine::kernels

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "engine/kernels/cpu/packed_matmul_dot.h"
 #include "engine/quant/codecs.h"
 
 namespace v4agent::engine::kernels {
@@ -103,6 +104,9 @@ void RunTilesScalar(const TileJob& job) {
 namespace {
 
 void RunTiles(Isa isa, const TileJob& job) {
+  if (job.w->bf16_dot) {
+    return isa == Isa::kAvx512 && HasAvx512Bf16() ? RunTilesDotAvx512(job) : RunTilesDotScalar(job);
+  }
   switch (isa) {
     case Isa::kAvx512:
       return RunTilesAvx512(job);

@@ -25,9 +25,13 @@
 namespace v4agent::engine::kernels {
 namespace {
 
-// Tokens per register block of the many-token kernel, and tokens per chunk whose activations
-// stay in L2 while a pair of tiles runs through them.
-constexpr int64_t kDotTokens = 4;
+// Tokens per register block of the many-token kernel. FP8: 6, with its two tiles 12
+// independent chains of vdpbf16ps (4 tokens, 8 chains, left the FP8 GEMM 15-20% slower);
+// FP4 and BF16: 4 (FP4's four converted vectors per tile leave no registers for 6, and it
+// ran 20% slower with them; `bench_kernels --numerics fast-bf16`, docs/benchmarks.md).
+// (BF16 at 4 tiles x 3 tokens, also 12 chains, was no faster than 2 x 4.)
+template <WeightFormat F>
+constexpr int64_t kDotTokens = F == WeightFormat::kFP8 ? 6 : 4;
 
 // Every e2m1 code's value as bf16, twice (vpermw indexes with 5 bits).
 alignas(64) constexpr uint16_t kE2m1Bf16[32] = {
@@ -182,6 +186,10 @@ void DotGroup(const TileJob& job, const DotActivations& act, int64_t t0, int64_t
 template <WeightFormat F, int G>
 void DotTokens(const TileJob& job, const DotActivations& act, int64_t t0, int64_t i0, int64_t n) {
   switch (n) {
+    case 6:
+      return DotTiles<F, G, 6>(job, act, t0, i0, false);
+    case 5:
+      return DotTiles<F, G, 5>(job, act, t0, i0, false);
     case 4:
       return DotTiles<F, G, 4>(job, act, t0, i0, false);
     case 3:
@@ -250,15 +258,16 @@ void Run(const TileJob& job) {
   }
   // Chunks of tokens whose activations fit in about 256 KiB; within a chunk, two tiles at a
   // time (their weights stay in L2) run through every token.
-  int64_t chunk = (int64_t{1} << 16) / act.stride / kDotTokens * kDotTokens;
-  if (chunk < kDotTokens) chunk = kDotTokens;
+  constexpr int64_t kBlock = kDotTokens<F>;
+  int64_t chunk = (int64_t{1} << 16) / act.stride / kBlock * kBlock;
+  if (chunk < kBlock) chunk = kBlock;
   for (int64_t c0 = 0; c0 < job.tokens; c0 += chunk) {
     const int64_t c1 = c0 + chunk < job.tokens ? c0 + chunk : job.tokens;
     for (int64_t t = job.tile_begin; t < job.tile_end;) {
       // Two tiles only within one group (their steps are adjacent).
       const bool two = t + 1 < job.tile_end && (t + 1) % kGroupTiles != 0;
-      for (int64_t i = c0; i < c1; i += kDotTokens) {
-        const int64_t n = c1 - i < kDotTokens ? c1 - i : kDotTokens;
+      for (int64_t i = c0; i < c1; i += kBlock) {
+        const int64_t n = c1 - i < kBlock ? c1 - i : kBlock;
         if (two) {
           DotTokens<F, 2>(job, act, t, i, n);
         } else {

@@ -45,13 +45,14 @@ if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
   # Left to the release stage, where they run too: the eight largest twin tests and the five
   # largest fast-bf16 twins (V4-width matrices of 2M to 33M weights through the scalar oracle
   # or emulation, 8 s to 1.5 minutes each under ASan; the smaller and odd-size twins cover
-  # the same kernels here), and the exact-numerics
-  # variants of the longest chunking and session-file tests (30-36 s each under ASan; their
-  # fast-numerics variants and the other boundaries run here), and the real Flash and Pro
+  # the same kernels here), the fast-bf16 golden reports (a release figure; its kernels run
+  # here in its twins, invariance and session tests), the exact-numerics variants of the
+  # longest chunking and session-file tests (30-36 s each under ASan; their fast-numerics
+  # variants and the other boundaries run here), and the real Flash and Pro
   # layouts bound from header-only checkpoints (12 and 22 s under ASan; the same layout code
   # binds the mini checkpoints here).
   (cd build-asan && ctest -j"$JOBS" --output-on-failure --timeout 900 -L unit -LE slow \
-    -E 'TwinOfTheExactKernel.*/(fp8_32768x1024|fp8_4096x8192|fp8_8192x1024|bf16_129280x256|fp4_2048x4096|fp4_4096x2048|fp8_1024x4096|fp8_512x4096)|VectorKernelIsTheEmulation.*/(fp8_1024x4096|fp8_4096x1024|fp8_512x4096|fp4_2048x4096|fp4_4096x2048)|ChunkingNeverChangesABit/mini_L130_exact|RestoreContinuesBitExactAcrossModelsAndThreadCounts/exact|HeaderOnlyTest.RealLayoutsBindAndCount/(flash|pro)')
+    -E 'TwinOfTheExactKernel.*/(fp8_32768x1024|fp8_4096x8192|fp8_8192x1024|bf16_129280x256|fp4_2048x4096|fp4_4096x2048|fp8_1024x4096|fp8_512x4096)|VectorKernelIsTheEmulation.*/(fp8_1024x4096|fp8_4096x1024|fp8_512x4096|fp4_2048x4096|fp4_4096x2048)|PrefillAndDecode/.*_fast_bf16|ChunkingNeverChangesABit/mini_L130_exact|RestoreContinuesBitExactAcrossModelsAndThreadCounts/exact|HeaderOnlyTest.RealLayoutsBindAndCount/(flash|pro)')
 
   step "fuzzers: ${FUZZ_SECONDS}s each under ASan+UBSan, $JOBS at a time"
   fuzz_one() {  # name: runs build-asan/fuzz/fuzz_<name> on a copy of its corpus

@@ -119,7 +119,7 @@ TEST_P(PackedDotTest, VectorKernelIsTheEmulationAndEveryBatchingGivesTheSameBits
         ASSERT_EQ(0, std::memcmp(single.data(), many.data() + t * rows, rows * 4))
             << "token " << t << " alone differs from its row in a batch of " << kTokens;
       }
-      for (int64_t n : {2, 3, 5}) {
+      for (int64_t n : {2, 3, 4, 5}) {
         if (n > kTokens) continue;
         std::vector<float> xn(x.begin(), x.begin() + n * s.in);
         auto few = Packed(p, rb, re, xn, n, &two);

@@ -1,7 +1,7 @@
 // The fast CPU engine against this machine's limits, each limit measured in the same run:
 //  1. read bandwidth (a streaming sum over 2 GiB, 1 and 2 threads) and register-only peaks
-//     (fp32 FMA, which the fast numerics use; bf16 dot vdpbf16ps and int8 dot vpdpbusd, which
-//     they cannot use without rounding activations: docs/engine.md);
+//     (fp32 FMA, which the fast numerics use; bf16 dot vdpbf16ps, which fast-bf16 uses by
+//     rounding activations to bf16; int8 dot vpdpbusd: docs/engine.md);
 //  2. the linear kernels at V4-Flash widths on random checkpoint-format matrices larger than
 //     the caches: one-token GEMV in GB/s of checkpoint bytes and % of bandwidth, 512-token
 //     GEMM in GFLOP/s, % of the fp32 peak and against OpenBLAS sgemm on the same shapes, each

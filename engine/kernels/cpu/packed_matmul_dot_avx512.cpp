@@ -26,7 +26,7 @@ namespace v4agent::engine::kernels {
 namespace {
 
 // Tokens per register block of the many-token kernel. FP8: 6, with its two tiles 12
-// independent chains of vdpbf16ps (4 tokens, 8 chains, left the FP8 GEMM 15-20% slower);
+// independent chains of vdpbf16ps (4 tokens, 8 chains, left the FP8 GEMM 10-20% slower);
 // FP4 and BF16: 4 (FP4's four converted vectors per tile leave no registers for 6, and it
 // ran 20% slower with them; `bench_kernels --numerics fast-bf16`, docs/benchmarks.md).
 // (BF16 at 4 tiles x 3 tokens, also 12 chains, was no faster than 2 x 4.)

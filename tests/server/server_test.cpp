@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -405,14 +406,20 @@ TEST_F(ServerTest, ADepartingClientAndAHundredConcurrentRequestsLeaveNothingBehi
   }
   EXPECT_EQ(OpenFds(), before);
   // Memory: the same work again holds no more (a leak of a request's state, a connection's
-  // thread or buffers would grow with every round).
+  // thread or buffers would grow with every round). Two rounds, and the smaller growth
+  // counts: which conversations the scheduler keeps (at most four of seven) and what the
+  // threads hold when a round ends vary the heap by a few MiB either way (+5.6 MiB once in a
+  // clean CI run, -0.2 to +2.6 in three reruns), a leak grows it in both.
   const int64_t heap_after = MallocInUse();
   EXPECT_EQ(hundred(), 100);
   const int64_t heap_later = MallocInUse();
-  std::fprintf(stderr, "heap in use: %lld before, %lld after, %lld a round later\n",
+  EXPECT_EQ(hundred(), 100);
+  const int64_t heap_last = MallocInUse();
+  std::fprintf(stderr, "heap in use: %lld before, %lld after, %lld and %lld rounds later\n",
                static_cast<long long>(heap_before), static_cast<long long>(heap_after),
-               static_cast<long long>(heap_later));
-  EXPECT_LT(heap_later - heap_after, 4 << 20) << "the heap grew by more than 4 MiB in a round";
+               static_cast<long long>(heap_later), static_cast<long long>(heap_last));
+  EXPECT_LT(std::min(heap_later - heap_after, heap_last - heap_later), 4 << 20)
+      << "the heap grew by more than 4 MiB in each of two rounds";
 }
 
 int64_t Metric(int port, const std::string& name) {

@@ -25,7 +25,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: v4agent batch --instances F --repos DIR --out DIR\n"
-    "         (--model DIR [--numerics fast|exact|fast-bf16] [--threads N] | --endpoint URL --model-name N\n"
+    "         (--model DIR [--numerics fast|exact|fast-bf16] [--threads N] | --endpoint URL "
+    "--model-name N\n"
     "          [--api-key-env VAR] | --scripted FILE)\n"
     "         [--workers N] [--policy FILE] [--max-steps N] [--max-turn-tokens N]\n"
     "         [--max-wall S] [--hints] [--task-template TEXT] [--model-label NAME]\n"

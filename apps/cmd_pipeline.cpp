@@ -25,7 +25,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: v4agent pipeline check FILE...\n"
     "       v4agent pipeline run FILE --workspace DIR [--input NAME=VALUE ...] [--run-dir DIR]\n"
-    "         [--resume|--fresh] [--json] [--model DIR [--numerics fast|exact|fast-bf16] [--threads N] |\n"
+    "         [--resume|--fresh] [--json] [--model DIR [--numerics fast|exact|fast-bf16] "
+    "[--threads N] |\n"
     "          --endpoint URL --model-name N [--api-key-env VAR] | --scripted FILE]\n"
     "check reports every error of a pipeline file and the files it calls, each at\n"
     "file:line:col. run runs the steps in the workspace (commands and tools in the sandbox\n"

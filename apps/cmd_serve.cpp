@@ -20,7 +20,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: v4agent serve --model DIR [--tokenizer PATH] [--host 127.0.0.1] [--port 8000]\n"
-    "         [--numerics fast|exact|fast-bf16] [--threads N] [--max-sessions N] [--cache-memory MB]\n"
+    "         [--numerics fast|exact|fast-bf16] [--threads N] [--max-sessions N] [--cache-memory "
+    "MB]\n"
     "         [--cache-dir DIR] [--max-tokens N]"
     " [--served-name NAME] [--api-key-env VAR] [--max-body-mb N] [--cors]\n"
     "Serves POST /v1/chat/completions and /v1/completions (JSON or streamed), GET /v1/models,\n"

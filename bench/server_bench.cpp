@@ -4,9 +4,9 @@
 //   2. Time to first token of a follow-up request that repeats a long first message and adds
 //      one, with the first turn kept by the server (only the new part prefilled) against a
 //      server that holds nothing (everything prefilled); the ratio is the reuse's gain.
-// Usage: bench_server --model DIR [--tokens N] [--history-tokens N] [--numerics exact|fast|fast-bf16]
-// (DIR: a checkpoint with the V4 tokenizer, e.g. build/example/mini-flash-v4vocab from
-// scripts/run_example.sh.)
+// Usage: bench_server --model DIR [--tokens N] [--history-tokens N] [--numerics
+// exact|fast|fast-bf16] (DIR: a checkpoint with the V4 tokenizer, e.g.
+// build/example/mini-flash-v4vocab from scripts/run_example.sh.)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

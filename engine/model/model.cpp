@@ -26,15 +26,13 @@ void TraceRow(Trace* trace, const std::string& key, const float* data, int64_t n
   v.insert(v.end(), data, data + n);
 }
 
-}  // namespace
-
-bool ChoosesExperts(const Linear& l) {
-  auto ends = [&](const char* suffix) {
-    const std::string s = suffix;
-    return l.name.size() >= s.size() && l.name.compare(l.name.size() - s.size(), s.size(), s) == 0;
-  };
-  return ends("ffn.gate.weight") || ends("indexer.weights_proj.weight");
+// The matrices whose outputs choose experts (the MoE router) or blocks (the indexer's head
+// weights): fast-bf16 leaves them on fp32 activations.
+bool FeedsASelection(const Linear& l) {
+  return EndsWith(l.name, "ffn.gate.weight") || EndsWith(l.name, "indexer.weights_proj.weight");
 }
+
+}  // namespace
 
 const char* NumericsName(Numerics n) {
   switch (n) {
@@ -123,8 +121,9 @@ Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, const ModelOp
     Stopwatch sw;
     const bool bf16_dot = options.numerics == Numerics::kFastBf16;
     for (Linear* l : m->weights_->Matrices()) {
-      V4_ASSIGN_OR_RETURN(kernels::PackedLinear p,
-                          kernels::PackLinear(*l, m->pool_.get(), bf16_dot && !ChoosesExperts(*l)));
+      V4_ASSIGN_OR_RETURN(
+          kernels::PackedLinear p,
+          kernels::PackLinear(*l, m->pool_.get(), bf16_dot && !FeedsASelection(*l)));
       m->packed_bytes_ += p.Bytes();
       m->packed_.push_back(std::make_unique<kernels::PackedLinear>(std::move(p)));
       l->packed = m->packed_.back().get();

@@ -21,48 +21,22 @@
 #include "engine/kernels/cpu/packed_matmul.h"
 #include "engine/kernels/cpu/packed_matmul_dot.h"
 #include "engine/weights/random_linear.h"
+#include "tests/engine_model/packed_test_util.h"
 
 namespace v4agent::engine {
 namespace {
 
 using kernels::Isa;
 
-std::vector<float> RandomX(int64_t tokens, int64_t in, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> x(static_cast<size_t>(tokens * in));
-  for (size_t i = 0; i < x.size(); ++i) {
-    x[i] = nd(rng);
-    if (i % 97 == 5) x[i] *= 40;
-    if (i % 89 == 7) x[i] = 0;
-  }
-  return x;
-}
-
-std::vector<float> Packed(const kernels::PackedLinear& p, int64_t row_begin, int64_t row_end,
-                          const std::vector<float>& x, int64_t tokens, ThreadPool* pool) {
-  const int64_t rows = row_end - row_begin;
-  std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
-  kernels::PackedMatMul(p, row_begin, row_end, x.data(), p.in, tokens, y.data(), rows, pool);
-  return y;
-}
+using testing::FormatName;
+using testing::IsaGuard;
+using testing::Packed;
+using testing::RandomX;
+using testing::Shape;
 
 std::vector<float> Emulated(const kernels::PackedLinear& p, int64_t row_begin, int64_t row_end,
                             const std::vector<float>& x, int64_t tokens) {
-  const int64_t rows = row_end - row_begin;
-  std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
-  kernels::TileJob job{&p,
-                       row_begin / kernels::kTileRows,
-                       (row_end + kernels::kTileRows - 1) / kernels::kTileRows,
-                       row_end,
-                       row_begin,
-                       x.data(),
-                       p.in,
-                       tokens,
-                       y.data(),
-                       rows};
-  kernels::RunTilesDotScalar(job);
-  return y;
+  return testing::RunTiles(kernels::RunTilesDotScalar, p, row_begin, row_end, x, tokens);
 }
 
 // Values equal (-0 == +0; NaN equals NaN): the index of the first difference, or -1.
@@ -72,16 +46,6 @@ int64_t FirstValueDifference(const std::vector<float>& a, const std::vector<floa
   }
   return -1;
 }
-
-struct IsaGuard {
-  ~IsaGuard() { kernels::ForceIsa(kernels::DetectIsa()); }
-};
-
-struct Shape {
-  WeightFormat format;
-  int64_t out, in;
-  const char* what;
-};
 
 class PackedDotTest : public ::testing::TestWithParam<Shape> {};
 
@@ -185,10 +149,6 @@ std::vector<Shape> Shapes() {
       {F::kFP4, 17, 1088, "17x1088"},
       {F::kBF16, 40, 2049, "40x2049"},
   };
-}
-
-const char* FormatName(WeightFormat f) {
-  return f == WeightFormat::kFP8 ? "fp8" : f == WeightFormat::kFP4 ? "fp4" : "bf16";
 }
 
 INSTANTIATE_TEST_SUITE_P(Widths, PackedDotTest, ::testing::ValuesIn(Shapes()),

@@ -22,67 +22,22 @@
 #include "engine/kernels/cpu/packed_linear.h"
 #include "engine/kernels/cpu/packed_matmul.h"
 #include "engine/weights/random_linear.h"
+#include "tests/engine_model/packed_test_util.h"
 
 namespace v4agent::engine {
 namespace {
 
 using kernels::Isa;
 
-const char* FormatName(WeightFormat f) {
-  switch (f) {
-    case WeightFormat::kFP8:
-      return "fp8";
-    case WeightFormat::kFP4:
-      return "fp4";
-    case WeightFormat::kBF16:
-      return "bf16";
-    case WeightFormat::kF32:
-      return "f32";
-  }
-  return "?";
-}
-
-// Activations like the model's: mostly O(1), a few large outliers, some exact zeros.
-std::vector<float> RandomX(int64_t tokens, int64_t in, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> x(static_cast<size_t>(tokens * in));
-  for (size_t i = 0; i < x.size(); ++i) {
-    x[i] = nd(rng);
-    if (i % 97 == 5) x[i] *= 40;
-    if (i % 89 == 7) x[i] = 0;
-  }
-  return x;
-}
-
-struct Run {
-  std::vector<float> y;
-};
-
-std::vector<float> Packed(const kernels::PackedLinear& p, int64_t row_begin, int64_t row_end,
-                          const std::vector<float>& x, int64_t tokens, ThreadPool* pool) {
-  const int64_t rows = row_end - row_begin;
-  std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
-  kernels::PackedMatMul(p, row_begin, row_end, x.data(), p.in, tokens, y.data(), rows, pool);
-  return y;
-}
+using testing::FormatName;
+using testing::IsaGuard;
+using testing::Packed;
+using testing::RandomX;
+using testing::Shape;
 
 std::vector<float> Oracle(const kernels::PackedLinear& p, int64_t row_begin, int64_t row_end,
                           const std::vector<float>& x, int64_t tokens) {
-  const int64_t rows = row_end - row_begin;
-  std::vector<float> y(static_cast<size_t>(tokens * rows), std::nanf(""));
-  kernels::TileJob job{&p,
-                       row_begin / kernels::kTileRows,
-                       (row_end + kernels::kTileRows - 1) / kernels::kTileRows,
-                       row_end,
-                       row_begin,
-                       x.data(),
-                       p.in,
-                       tokens,
-                       y.data(),
-                       rows};
-  kernels::RunTilesScalar(job);
-  return y;
+  return testing::RunTiles(kernels::RunTilesScalar, p, row_begin, row_end, x, tokens);
 }
 
 std::vector<Isa> Isas() {
@@ -91,16 +46,6 @@ std::vector<Isa> Isas() {
   if (kernels::DetectIsa() >= Isa::kAvx512) out.push_back(Isa::kAvx512);
   return out;
 }
-
-struct IsaGuard {
-  ~IsaGuard() { kernels::ForceIsa(kernels::DetectIsa()); }
-};
-
-struct Shape {
-  WeightFormat format;
-  int64_t out, in;
-  const char* what;
-};
 
 class PackedKernelTest : public ::testing::TestWithParam<Shape> {};
 

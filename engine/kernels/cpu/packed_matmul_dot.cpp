@@ -1,5 +1,6 @@
 #include "engine/kernels/cpu/packed_matmul_dot.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -10,19 +11,12 @@
 namespace v4agent::engine::kernels {
 namespace {
 
-float Bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // What `vdpbf16ps` does to a value below the normal range, in and out.
 float Ftz(float f) { return std::fpclassify(f) == FP_SUBNORMAL ? 0.0f : f; }
 
 // Step 3 of the header.
 float Dot(float c, float v0, float a0, float v1, float a1) {
   c = Ftz(c + Ftz(v1) * Ftz(a1));
-  c = Ftz(c);
   return Ftz(c + Ftz(v0) * Ftz(a0));
 }
 
@@ -33,8 +27,8 @@ float DotWeight(const PackedLinear& w, int64_t t, int64_t j, int64_t k) {
   switch (w.format) {
     case WeightFormat::kFP8: {
       const uint8_t b = *w.CodeByte(t, j, k, &shift);
-      return Bits((static_cast<uint32_t>(b & 0x7F) << 20) |
-                  (static_cast<uint32_t>(b & 0x80) << 24));
+      return std::bit_cast<float>((static_cast<uint32_t>(b & 0x7F) << 20) |
+                                  (static_cast<uint32_t>(b & 0x80) << 24));
     }
     case WeightFormat::kFP4:
       return quant::E2M1ToFloat((*w.CodeByte(t, j, k, &shift) >> shift) & 0xF);
@@ -88,8 +82,7 @@ int DotShift(float amax, WeightFormat format) {
 }
 
 uint16_t Bf16Rne(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
+  uint32_t u = std::bit_cast<uint32_t>(x);
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
   u += 0x7FFFu + ((u >> 16) & 1);
   return static_cast<uint16_t>(u >> 16);
@@ -142,7 +135,8 @@ void RunTilesDotScalar(const TileJob& job) {
         for (int64_t b = 0; b * block_pairs < pairs; ++b) {
           float p = 0;
           for (int64_t q = b * block_pairs; q < (b + 1) * block_pairs && q < pairs; ++q) {
-            p = Dot(p, v[2 * q], Bits(a[q] << 16), v[2 * q + 1], Bits(a[q] & 0xFFFF0000u));
+            p = Dot(p, v[2 * q], std::bit_cast<float>(a[q] << 16), v[2 * q + 1],
+                    std::bit_cast<float>(a[q] & 0xFFFF0000u));
           }
           switch (w.format) {
             case WeightFormat::kFP8:
@@ -151,7 +145,7 @@ void RunTilesDotScalar(const TileJob& job) {
               break;
             case WeightFormat::kFP4: {
               const uint8_t e = w.TileScales(t)[b * w.ScaleStride(t) + j];
-              acc = std::fma(p, Bits(static_cast<uint32_t>(e) << 23), acc);
+              acc = std::fma(p, std::bit_cast<float>(static_cast<uint32_t>(e) << 23), acc);
               break;
             }
             default:

@@ -89,8 +89,29 @@ struct ManyContext {
   float* xs;          // [T][kFp8Block]: x times the multiplier of the current block
 };
 
+// Max |x| and min nonzero |x| of n floats, compared as unsigned integers of their absolute
+// values' bits (the same order as for non-negative floats). A NaN compares above infinity, so it
+// always lands in `hi` and fails the exactness test, as it must; `lo` starts at FLT_MAX and
+// ignores infinities and NaNs, as a float comparison would.
+inline void AbsRange(const float* x, int64_t n, float* hi, float* lo) {
+  const __m512i mask = _mm512_set1_epi32(0x7FFFFFFF);
+  const __m512i none = _mm512_castps_si512(_mm512_set1_ps(FLT_MAX));
+  __m512i vhi = _mm512_setzero_si512(), vlo = none;
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 m = n - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - k)) - 1);
+    const __m512i a = _mm512_and_si512(_mm512_maskz_loadu_epi32(m, x + k), mask);
+    vhi = _mm512_max_epu32(vhi, a);
+    // Zeros (and the masked-off tail) stay out of the minimum.
+    vlo = _mm512_mask_min_epu32(vlo, _mm512_test_epi32_mask(a, a), vlo, a);
+  }
+  const uint32_t h = static_cast<uint32_t>(_mm512_reduce_max_epu32(vhi));
+  const uint32_t l = static_cast<uint32_t>(_mm512_reduce_min_epu32(vlo));
+  __builtin_memcpy(hi, &h, 4);
+  __builtin_memcpy(lo, &l, 4);
+}
+
 // The context of an FP8 product for all of job's tokens (empty for other formats), in this
-// thread's scratch.
+// thread's scratch. Each thread's range recomputes it (a pass over x, which is in cache).
 ManyContext FillContext(const TileJob& job) {
   const PackedLinear& w = *job.w;
   if (w.format != WeightFormat::kFP8) return {nullptr, nullptr, nullptr};
@@ -102,15 +123,9 @@ ManyContext FillContext(const TileJob& job) {
   for (int64_t i = 0; i < job.tokens; ++i) {
     const float* xi = job.x + i * job.x_stride;
     for (int64_t kb = 0; kb < kbs; ++kb) {
-      float hi = 0, lo = FLT_MAX;
       const int64_t k_end = (kb + 1) * kFp8Block < w.in ? (kb + 1) * kFp8Block : w.in;
-      for (int64_t k = kb * kFp8Block; k < k_end; ++k) {
-        const float a = xi[k] < 0 ? -xi[k] : xi[k];
-        if (!(a <= hi)) hi = a;  // a NaN sticks, and fails every later test
-        if (a != 0 && a < lo) lo = a;
-      }
-      amax[i * kbs + kb] = hi;
-      amin[i * kbs + kb] = lo;
+      AbsRange(xi + kb * kFp8Block, k_end - kb * kFp8Block, &amax[i * kbs + kb],
+               &amin[i * kbs + kb]);
     }
   }
   return {amax, amin, scratch};

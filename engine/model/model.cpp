@@ -188,16 +188,24 @@ std::vector<const float*> KeyRows(const HistoryRows& rows, size_t begin, size_t 
 }
 
 // mHC pre-mix of one token: returns the collapsed input in `a` [D], and post [hc], comb
-// [hc, hc].
+// [hc, hc]. With a pool, the mixes' dot products (hc_mix_width rows of fp32 weights, 1.5 MiB at
+// Flash widths, read from memory on every decode step) are split over its threads; each is
+// the same Dot either way.
 void HcPre(const ModelConfig& c, const HcParams& p, const float* x, float* a, float* pre,
-           float* post, float* comb) {
+           float* post, float* comb, ThreadPool* pool) {
   const int64_t hc = c.hc_mult, D = c.hidden_size, width = hc * D;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float hc_eps = static_cast<float>(c.hc_eps);
   float rho = 1.0f / std::sqrt(k::Dot(x, x, width) / static_cast<float>(width) + eps);
   std::vector<float> mu(static_cast<size_t>(c.hc_mix_width));
-  for (int64_t m = 0; m < c.hc_mix_width; ++m)
-    mu[m] = rho * k::Dot(p.fn.data() + m * width, x, width);
+  auto mix = [&](size_t b, size_t e) {
+    for (size_t m = b; m < e; ++m) mu[m] = rho * k::Dot(p.fn.data() + m * width, x, width);
+  };
+  if (pool != nullptr && pool->num_threads() > 1) {
+    pool->ParallelFor(mu.size(), 4, mix);
+  } else {
+    mix(0, mu.size());
+  }
   for (int64_t j = 0; j < hc; ++j) {
     pre[j] = k::Sigmoid(mu[j] * p.scale[0] + p.base[j]) + hc_eps;
     post[j] = 2.0f * k::Sigmoid(mu[hc + j] * p.scale[1] + p.base[hc + j]);
@@ -644,11 +652,19 @@ void Model::Block(const BlockWeights& w, const RowPlaces& places, std::span<cons
     const HcParams& p = sub == 0 ? w.hc_attn : w.hc_ffn;
     const std::vector<float>& norm = sub == 0 ? w.attn_norm : w.ffn_norm;
     const char* name = sub == 0 ? "attn" : "ffn";
-    for (int64_t t = 0; t < T; ++t) {
-      float* at = a.data() + t * D;
-      HcPre(c, p, streams.data() + t * hc * D, at, pre.data() + t * hc, post.data() + t * hc,
-            comb.data() + t * hc * hc);
-      k::RmsNorm(at, norm.data(), D, eps, at);
+    // Tokens are independent here: many split over the threads, one splits its mixes.
+    auto pre_mix = [&](size_t b, size_t e) {
+      for (size_t t = b; t < e; ++t) {
+        float* at = a.data() + t * D;
+        HcPre(c, p, streams.data() + t * hc * D, at, pre.data() + t * hc, post.data() + t * hc,
+              comb.data() + t * hc * hc, T == 1 ? pool_.get() : nullptr);
+        k::RmsNorm(at, norm.data(), D, eps, at);
+      }
+    };
+    if (T > 1) {
+      pool_->ParallelFor(static_cast<size_t>(T), 1, pre_mix);
+    } else {
+      pre_mix(0, 1);
     }
     TraceRow(trace, prefix + "hc_" + name + "_pre", pre.data(), T * hc);
     TraceRow(trace, prefix + "hc_" + name + "_post", post.data(), T * hc);
@@ -660,10 +676,12 @@ void Model::Block(const BlockWeights& w, const RowPlaces& places, std::span<cons
       Moe(w, tokens, T, a, out, trace);
     }
     TraceRow(trace, prefix + name + "_out", out.data(), T * D);
-    for (int64_t t = 0; t < T; ++t) {
-      HcPost(c, out.data() + t * D, post.data() + t * hc, comb.data() + t * hc * hc,
-             streams.data() + t * hc * D);
-    }
+    pool_->ParallelFor(static_cast<size_t>(T), 8, [&](size_t b, size_t e) {
+      for (size_t t = b; t < e; ++t) {
+        HcPost(c, out.data() + t * D, post.data() + t * hc, comb.data() + t * hc * hc,
+               streams.data() + t * hc * D);
+      }
+    });
     TraceRow(trace, prefix + (sub == 0 ? "streams_after_attn" : "streams_out"), streams.data(),
              T * hc * D);
   }

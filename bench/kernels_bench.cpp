@@ -363,6 +363,9 @@ std::vector<int32_t> Tokens(int64_t n, int64_t vocab) {
 struct DecodeRuns {
   double best = 0;             // tok/s, the best run
   std::vector<double> paired;  // per run: its weight GB/s over the bandwidth just before it
+  // Over all runs: parallel regions per token, and the share of the wall time outside them
+  // (one thread working, the others idle).
+  double regions_per_token = 0, serial_share = 0;
   double MedianPaired() const {
     std::vector<double> v = paired;
     std::sort(v.begin(), v.end());
@@ -391,6 +394,7 @@ DecodeRuns Decode(Model& m, int64_t steps, int runs, const ReadBuffer* rb, int t
       // Past the probe's workers' spin (ThreadPool::kSpinMicros), so they sleep during the run.
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    m.pool()->ResetStats();
     Stopwatch sw;
     for (int64_t i = 0; i < steps; ++i) {
       const int32_t next =
@@ -399,7 +403,10 @@ DecodeRuns Decode(Model& m, int64_t steps, int runs, const ReadBuffer* rb, int t
         std::exit(1);
       }
     }
-    const double tps = steps / sw.ElapsedSeconds();
+    const double wall = sw.ElapsedSeconds(), tps = steps / wall;
+    const ThreadPool::Stats st = m.pool()->stats();
+    out.regions_per_token += static_cast<double>(st.regions) / steps / runs;
+    out.serial_share += (1 - st.region_seconds / wall) / runs;
     out.best = std::max(out.best, tps);
     if (bw > 0) out.paired.push_back(tps * bytes_per_token / 1e9 / bw);
   }
@@ -509,6 +516,12 @@ void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& 
                 100 * d.MedianPaired());
     for (double r : d.paired) std::printf(" %.0f%%", 100 * r);
     std::printf(")\n");
+    if (threads > 1) {
+      std::printf(
+          "  %.0f parallel regions per token; %.1f%% of the time outside them, one thread "
+          "working alone (mean of the runs)\n",
+          d.regions_per_token, 100 * d.serial_share);
+    }
   }
 }
 

@@ -41,6 +41,19 @@ class ThreadPool {
   void ParallelFor(size_t n, size_t min_chunk,
                    const std::function<void(size_t begin, size_t end)>& fn);
 
+  // What the caller's thread spent in parallel regions since the last ResetStats(): a
+  // benchmark subtracts it from its wall time to see how long the other threads sat idle
+  // while one thread worked alone (decode's serial steps between matrix products). Only
+  // calls that split their work count, not those run whole on the caller; two clock reads
+  // each.
+  struct Stats {
+    uint64_t regions = 0;
+    double region_seconds = 0;  // from the wake-up to the last range's end
+    double wait_seconds = 0;    // of which the caller, out of ranges, waited for the others
+  };
+  Stats stats() const { return stats_; }
+  void ResetStats() { stats_ = Stats{}; }
+
  private:
   void WorkerLoop();
   // Claims and runs ranges of generation `gen` until none is left (or a newer job exists).
@@ -58,6 +71,7 @@ class ThreadPool {
   std::atomic<size_t> pending_{0};  // ranges of the current job not yet finished
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
+  Stats stats_;  // the caller's thread only
   std::mutex mu_;
   std::condition_variable cv_;
 };

@@ -23,6 +23,26 @@ TEST(ThreadPoolTest, CoversEveryIndexOnce) {
   }
 }
 
+// The caller's time in split regions is counted (what benchmarks subtract from their wall
+// time to find the serial part); work run whole on the caller is not a region.
+TEST(ThreadPoolTest, StatsCountSplitRegionsAndTheirTime) {
+  ThreadPool pool(2);
+  pool.ParallelFor(1, 1, [](size_t, size_t) {});  // one item: run on the caller, no region
+  EXPECT_EQ(pool.stats().regions, 0u);
+  for (int round = 0; round < 3; ++round) {
+    pool.ParallelFor(2, 1, [](size_t b, size_t) {
+      if (b == 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    });
+  }
+  const ThreadPool::Stats s = pool.stats();
+  EXPECT_EQ(s.regions, 3u);
+  EXPECT_GE(s.region_seconds, 0.06);
+  EXPECT_LE(s.wait_seconds, s.region_seconds);
+  pool.ResetStats();
+  EXPECT_EQ(pool.stats().regions, 0u);
+  EXPECT_EQ(pool.stats().region_seconds, 0.0);
+}
+
 TEST(ThreadPoolTest, ManyRoundsInARow) {
   ThreadPool pool(2);
   std::atomic<long> sum{0};

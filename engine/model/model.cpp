@@ -314,16 +314,19 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   }
   k::MatMul(aw.wq_b, cq.data(), T, q.data(), pool);
   k::MatMul(aw.wkv, a.data(), T, kv.data(), pool);
+  // Each token's rotation angles, shared by its query heads, its KV row, its indexer heads
+  // and the inverse rotation of its output heads.
+  std::vector<k::RopeAngles> angles(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) k::ComputeRopeAngles(freqs, places.positions[t], &angles[t]);
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t pos = places.positions[t];
     for (int64_t h = 0; h < H; ++h) {
       float* qh = q.data() + (t * H + h) * hd;
       k::RmsNorm(qh, nullptr, hd, eps, qh);
-      k::ApplyRope(qh + nope, freqs, pos, false);
+      k::ApplyRope(qh + nope, angles[t], false);
     }
     float* kvt = kv.data() + t * hd;
     k::RmsNorm(kvt, aw.kv_norm.data(), hd, eps, kvt);
-    k::ApplyRope(kvt + nope, freqs, pos, false);
+    k::ApplyRope(kvt + nope, angles[t], false);
     if (sim) quant::Fp8Simulate({kvt, static_cast<size_t>(nope)}, 64);
   }
 
@@ -361,7 +364,7 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t h = 0; h < HI; ++h) {
         float* qh = iq.data() + (t * HI + h) * dI;
-        k::ApplyRope(qh + (dI - c.qk_rope_head_dim), freqs, places.positions[t], false);
+        k::ApplyRope(qh + (dI - c.qk_rope_head_dim), angles[t], false);
         k::HadamardRotate(qh, dI);
         if (sim) quant::Fp4Simulate({qh, static_cast<size_t>(dI)}, 32);
         iw[t * HI + h] *= wscale;
@@ -498,7 +501,7 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
     att.o = o.data() + t * H * hd;
     auto head_work = [&](size_t hb, size_t he) {
       k::AttendSharedRows(att, static_cast<int64_t>(hb), static_cast<int64_t>(he));
-      for (size_t h = hb; h < he; ++h) k::ApplyRope(att.o + h * hd + nope, freqs, pos, true);
+      for (size_t h = hb; h < he; ++h) k::ApplyRope(att.o + h * hd + nope, angles[t], true);
     };
     // Heads are independent: splitting them over threads changes no bit.
     if (H >= 2 && static_cast<int64_t>(rows.size()) * H * hd >= (1 << 18)) {

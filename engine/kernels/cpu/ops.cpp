@@ -117,16 +117,39 @@ std::vector<float> RopeFrequencies(int64_t rope_dims, const RopeParams& p) {
   return f;
 }
 
-void ApplyRope(float* x, const std::vector<float>& freqs, int64_t pos, bool inverse) {
-  const float t = static_cast<float>(pos);
-  for (size_t i = 0; i < freqs.size(); ++i) {
-    float angle = t * freqs[i];
-    float c = std::cos(angle), s = std::sin(angle);
-    if (inverse) s = -s;
-    float a = x[2 * i], b = x[2 * i + 1];
+namespace {
+
+// The one rotation every ApplyRope runs, so that cached and fresh angles give the same bits.
+inline void Rotate(float* x, const float* cos, const float* sin, size_t n, bool inverse) {
+  for (size_t i = 0; i < n; ++i) {
+    const float c = cos[i], s = inverse ? -sin[i] : sin[i];
+    const float a = x[2 * i], b = x[2 * i + 1];
     x[2 * i] = a * c - b * s;
     x[2 * i + 1] = a * s + b * c;
   }
+}
+
+}  // namespace
+
+void ComputeRopeAngles(const std::vector<float>& freqs, int64_t pos, RopeAngles* out) {
+  const float t = static_cast<float>(pos);
+  out->cos.resize(freqs.size());
+  out->sin.resize(freqs.size());
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    const float angle = t * freqs[i];
+    out->cos[i] = std::cos(angle);
+    out->sin[i] = std::sin(angle);
+  }
+}
+
+void ApplyRope(float* x, const RopeAngles& angles, bool inverse) {
+  Rotate(x, angles.cos.data(), angles.sin.data(), angles.cos.size(), inverse);
+}
+
+void ApplyRope(float* x, const std::vector<float>& freqs, int64_t pos, bool inverse) {
+  RopeAngles angles;
+  ComputeRopeAngles(freqs, pos, &angles);
+  ApplyRope(x, angles, inverse);
 }
 
 void HadamardRotate(float* x, int64_t n) {

@@ -365,7 +365,7 @@ struct DecodeRuns {
   std::vector<double> paired;  // per run: its weight GB/s over the bandwidth just before it
   // Over all runs: parallel regions per token, and the share of the wall time outside them
   // (one thread working, the others idle).
-  double regions_per_token = 0, serial_share = 0;
+  double regions_per_token = 0, serial_share = 0, serial_ms_per_token = 0;
   double MedianPaired() const {
     std::vector<double> v = paired;
     std::sort(v.begin(), v.end());
@@ -407,6 +407,7 @@ DecodeRuns Decode(Model& m, int64_t steps, int runs, const ReadBuffer* rb, int t
     const ThreadPool::Stats st = m.pool()->stats();
     out.regions_per_token += static_cast<double>(st.regions) / steps / runs;
     out.serial_share += (1 - st.region_seconds / wall) / runs;
+    out.serial_ms_per_token += 1e3 * (wall - st.region_seconds) / steps / runs;
     out.best = std::max(out.best, tps);
     if (bw > 0) out.paired.push_back(tps * bytes_per_token / 1e9 / bw);
   }
@@ -518,9 +519,9 @@ void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& 
     std::printf(")\n");
     if (threads > 1) {
       std::printf(
-          "  %.0f parallel regions per token; %.1f%% of the time outside them, one thread "
-          "working alone (mean of the runs)\n",
-          d.regions_per_token, 100 * d.serial_share);
+          "  %.0f parallel regions per token; %.2f ms per token (%.1f%% of the time) outside "
+          "them, one thread working alone (mean of the runs)\n",
+          d.regions_per_token, d.serial_ms_per_token, 100 * d.serial_share);
     }
   }
 }

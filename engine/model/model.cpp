@@ -308,12 +308,38 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   thread_local std::vector<float> q, o;
   ReuseFloats(q, T * H * hd);
   ReuseFloats(o, T * H * hd);
-  k::MatMul(aw.wq_a, a.data(), T, cq.data(), pool);
+  std::vector<float> cu, cs, iu, is, iq, iw;
+  const CompressorWeights* cw = aw.has_compressor ? &aw.compressor : nullptr;
+  const IndexerWeights* iwts = aw.has_indexer ? &aw.indexer : nullptr;
+  const int64_t HI = c.index_n_heads, dI = c.index_head_dim;
+  // Every projection of the normed input in one parallel region, then the two of the normed
+  // query latent in another: a decode step's small matrices (2-8 MiB each) would otherwise
+  // cost a wake-up, a stream ramp-up and a wait each. Each output is the same bits as alone.
+  std::vector<k::MatMulJob> jobs{{&aw.wq_a, a.data(), T, cq.data()},
+                                 {&aw.wkv, a.data(), T, kv.data()}};
+  if (cw) {
+    cu.resize(T * cw->wkv.out);
+    cs.resize(T * cw->wgate.out);
+    jobs.push_back({&cw->wkv, a.data(), T, cu.data()});
+    jobs.push_back({&cw->wgate, a.data(), T, cs.data()});
+  }
+  if (iwts) {
+    const CompressorWeights& icw = iwts->compressor;
+    iu.resize(T * icw.wkv.out);
+    is.resize(T * icw.wgate.out);
+    iq.resize(T * HI * dI);
+    iw.resize(T * HI);
+    jobs.push_back({&icw.wkv, a.data(), T, iu.data()});
+    jobs.push_back({&icw.wgate, a.data(), T, is.data()});
+    jobs.push_back({&iwts->weights_proj, a.data(), T, iw.data()});
+  }
+  k::MatMulBatch(jobs, pool);
   for (int64_t t = 0; t < T; ++t) {
     k::RmsNorm(cq.data() + t * Rq, aw.q_norm.data(), Rq, eps, cq.data() + t * Rq);
   }
-  k::MatMul(aw.wq_b, cq.data(), T, q.data(), pool);
-  k::MatMul(aw.wkv, a.data(), T, kv.data(), pool);
+  jobs = {{&aw.wq_b, cq.data(), T, q.data()}};
+  if (iwts) jobs.push_back({&iwts->wq_b, cq.data(), T, iq.data()});
+  k::MatMulBatch(jobs, pool);
   // Each token's rotation angles, shared by its query heads, its KV row, its indexer heads
   // and the inverse rotation of its output heads.
   std::vector<k::RopeAngles> angles(static_cast<size_t>(T));
@@ -330,16 +356,8 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
     if (sim) quant::Fp8Simulate({kvt, static_cast<size_t>(nope)}, 64);
   }
 
-  // Compressor and indexer projections for the whole chunk.
-  std::vector<float> cu, cs, iu, is, iq, iw;
-  const CompressorWeights* cw = aw.has_compressor ? &aw.compressor : nullptr;
-  const IndexerWeights* iwts = aw.has_indexer ? &aw.indexer : nullptr;
-  const int64_t HI = c.index_n_heads, dI = c.index_head_dim;
+  // Compressor gates and indexer queries for the whole chunk.
   if (cw) {
-    cu.resize(T * cw->wkv.out);
-    cs.resize(T * cw->wgate.out);
-    k::MatMul(cw->wkv, a.data(), T, cu.data(), pool);
-    k::MatMul(cw->wgate, a.data(), T, cs.data(), pool);
     for (int64_t t = 0; t < T; ++t) {
       const float* ape = cw->ape.data() + (places.positions[t] % cw->ratio) * cw->wgate.out;
       for (int64_t r = 0; r < cw->wgate.out; ++r) cs[t * cw->wgate.out + r] += ape[r];
@@ -347,18 +365,10 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   }
   if (iwts) {
     const CompressorWeights& icw = iwts->compressor;
-    iu.resize(T * icw.wkv.out);
-    is.resize(T * icw.wgate.out);
-    k::MatMul(icw.wkv, a.data(), T, iu.data(), pool);
-    k::MatMul(icw.wgate, a.data(), T, is.data(), pool);
     for (int64_t t = 0; t < T; ++t) {
       const float* ape = icw.ape.data() + (places.positions[t] % icw.ratio) * icw.wgate.out;
       for (int64_t r = 0; r < icw.wgate.out; ++r) is[t * icw.wgate.out + r] += ape[r];
     }
-    iq.resize(T * HI * dI);
-    iw.resize(T * HI);
-    k::MatMul(iwts->wq_b, cq.data(), T, iq.data(), pool);
-    k::MatMul(iwts->weights_proj, a.data(), T, iw.data(), pool);
     const float wscale =
         1.0f / std::sqrt(static_cast<float>(dI)) / std::sqrt(static_cast<float>(HI));
     for (int64_t t = 0; t < T; ++t) {

@@ -344,19 +344,34 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   // and the inverse rotation of its output heads.
   std::vector<k::RopeAngles> angles(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) k::ComputeRopeAngles(freqs, places.positions[t], &angles[t]);
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t h = 0; h < H; ++h) {
-      float* qh = q.data() + (t * H + h) * hd;
-      k::RmsNorm(qh, nullptr, hd, eps, qh);
-      k::ApplyRope(qh + nope, angles[t], false);
+  // Query heads and indexer heads, each independent of the others: split over the threads.
+  float* const qd = q.data();  // thread_local: a worker naming q would get its own, empty
+  const int64_t heads = H + (iwts ? HI : 0);
+  const float wscale = 1.0f / std::sqrt(static_cast<float>(dI)) / std::sqrt(static_cast<float>(HI));
+  pool->ParallelFor(static_cast<size_t>(T * heads), 16, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) {
+      const int64_t t = static_cast<int64_t>(i) / heads, h = static_cast<int64_t>(i) % heads;
+      if (h < H) {
+        float* qh = qd + (t * H + h) * hd;
+        k::RmsNorm(qh, nullptr, hd, eps, qh);
+        k::ApplyRope(qh + nope, angles[t], false);
+      } else {
+        float* qh = iq.data() + (t * HI + h - H) * dI;
+        k::ApplyRope(qh + (dI - c.qk_rope_head_dim), angles[t], false);
+        k::HadamardRotate(qh, dI);
+        if (sim) quant::Fp4Simulate({qh, static_cast<size_t>(dI)}, 32);
+        iw[t * HI + h - H] *= wscale;
+      }
     }
+  });
+  for (int64_t t = 0; t < T; ++t) {
     float* kvt = kv.data() + t * hd;
     k::RmsNorm(kvt, aw.kv_norm.data(), hd, eps, kvt);
     k::ApplyRope(kvt + nope, angles[t], false);
     if (sim) quant::Fp8Simulate({kvt, static_cast<size_t>(nope)}, 64);
   }
 
-  // Compressor gates and indexer queries for the whole chunk.
+  // Compressor gates: the position's bias.
   if (cw) {
     for (int64_t t = 0; t < T; ++t) {
       const float* ape = cw->ape.data() + (places.positions[t] % cw->ratio) * cw->wgate.out;
@@ -368,17 +383,6 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
     for (int64_t t = 0; t < T; ++t) {
       const float* ape = icw.ape.data() + (places.positions[t] % icw.ratio) * icw.wgate.out;
       for (int64_t r = 0; r < icw.wgate.out; ++r) is[t * icw.wgate.out + r] += ape[r];
-    }
-    const float wscale =
-        1.0f / std::sqrt(static_cast<float>(dI)) / std::sqrt(static_cast<float>(HI));
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t h = 0; h < HI; ++h) {
-        float* qh = iq.data() + (t * HI + h) * dI;
-        k::ApplyRope(qh + (dI - c.qk_rope_head_dim), angles[t], false);
-        k::HadamardRotate(qh, dI);
-        if (sim) quant::Fp4Simulate({qh, static_cast<size_t>(dI)}, 32);
-        iw[t * HI + h] *= wscale;
-      }
     }
   }
 

@@ -187,6 +187,15 @@ std::vector<const float*> KeyRows(const HistoryRows& rows, size_t begin, size_t 
   return out;
 }
 
+// A range of a split loop holds at least this many multiply-adds (or element steps): on a
+// small model, or on a machine whose other core is busy, waking a thread costs more than a
+// few thousand of them, so such loops stay on the calling thread.
+constexpr int64_t kMinWorkPerRange = 1 << 16;
+size_t ChunkFor(int64_t work_per_item, size_t at_least) {
+  const int64_t per = std::max<int64_t>(work_per_item, 1);
+  return std::max<size_t>(at_least, static_cast<size_t>((kMinWorkPerRange + per - 1) / per));
+}
+
 // mHC pre-mix of one token: returns the collapsed input in `a` [D], and post [hc], comb
 // [hc, hc]. With a pool, the mixes' dot products (hc_mix_width rows of fp32 weights, 1.5 MiB at
 // Flash widths, read from memory on every decode step) are split over its threads; each is
@@ -202,7 +211,7 @@ void HcPre(const ModelConfig& c, const HcParams& p, const float* x, float* a, fl
     for (size_t m = b; m < e; ++m) mu[m] = rho * k::Dot(p.fn.data() + m * width, x, width);
   };
   if (pool != nullptr && pool->num_threads() > 1) {
-    pool->ParallelFor(mu.size(), 4, mix);
+    pool->ParallelFor(mu.size(), ChunkFor(width, 4), mix);
   } else {
     mix(0, mu.size());
   }
@@ -348,7 +357,7 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   float* const qd = q.data();  // thread_local: a worker naming q would get its own, empty
   const int64_t heads = H + (iwts ? HI : 0);
   const float wscale = 1.0f / std::sqrt(static_cast<float>(dI)) / std::sqrt(static_cast<float>(HI));
-  pool->ParallelFor(static_cast<size_t>(T * heads), 16, [&](size_t b, size_t e) {
+  pool->ParallelFor(static_cast<size_t>(T * heads), ChunkFor(2 * hd, 16), [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {
       const int64_t t = static_cast<int64_t>(i) / heads, h = static_cast<int64_t>(i) % heads;
       if (h < H) {
@@ -679,7 +688,7 @@ void Model::Block(const BlockWeights& w, const RowPlaces& places, std::span<cons
       }
     };
     if (T > 1) {
-      pool_->ParallelFor(static_cast<size_t>(T), 1, pre_mix);
+      pool_->ParallelFor(static_cast<size_t>(T), ChunkFor(c.hc_mix_width * hc * D, 1), pre_mix);
     } else {
       pre_mix(0, 1);
     }
@@ -693,12 +702,13 @@ void Model::Block(const BlockWeights& w, const RowPlaces& places, std::span<cons
       Moe(w, tokens, T, a, out, trace);
     }
     TraceRow(trace, prefix + name + "_out", out.data(), T * D);
-    pool_->ParallelFor(static_cast<size_t>(T), 8, [&](size_t b, size_t e) {
-      for (size_t t = b; t < e; ++t) {
-        HcPost(c, out.data() + t * D, post.data() + t * hc, comb.data() + t * hc * hc,
-               streams.data() + t * hc * D);
-      }
-    });
+    pool_->ParallelFor(static_cast<size_t>(T), ChunkFor(hc * D * (hc + 1), 8),
+                       [&](size_t b, size_t e) {
+                         for (size_t t = b; t < e; ++t) {
+                           HcPost(c, out.data() + t * D, post.data() + t * hc,
+                                  comb.data() + t * hc * hc, streams.data() + t * hc * D);
+                         }
+                       });
     TraceRow(trace, prefix + (sub == 0 ? "streams_after_attn" : "streams_out"), streams.data(),
              T * hc * D);
   }

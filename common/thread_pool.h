@@ -49,7 +49,6 @@ class ThreadPool {
   struct Stats {
     uint64_t regions = 0;
     double region_seconds = 0;  // from the wake-up to the last range's end
-    double wait_seconds = 0;    // of which the caller, out of ranges, waited for the others
   };
   Stats stats() const { return stats_; }
   void ResetStats() { stats_ = Stats{}; }

@@ -37,7 +37,6 @@ TEST(ThreadPoolTest, StatsCountSplitRegionsAndTheirTime) {
   const ThreadPool::Stats s = pool.stats();
   EXPECT_EQ(s.regions, 3u);
   EXPECT_GE(s.region_seconds, 0.06);
-  EXPECT_LE(s.wait_seconds, s.region_seconds);
   pool.ResetStats();
   EXPECT_EQ(pool.stats().regions, 0u);
   EXPECT_EQ(pool.stats().region_seconds, 0.0);

@@ -58,8 +58,8 @@ std::vector<float> RopeFrequencies(int64_t rope_dims, const RopeParams& p);
 void ApplyRope(float* x, const std::vector<float>& freqs, int64_t pos, bool inverse);
 
 // The cosines and sines of one position's angles, for rotating many heads at that position
-// without recomputing them (a decode step rotates about 200 heads per layer at one position;
-// the sin/cos calls were 0.4 ms of a 50 ms token at Flash widths). Same bits as ApplyRope.
+// without recomputing them (a decode step rotates about 200 heads per layer at one position).
+// Same bits as ApplyRope.
 struct RopeAngles {
   std::vector<float> cos, sin;
 };

@@ -14,7 +14,16 @@ FUZZ_SECONDS=${V4_FUZZ_SECONDS:-10}
 
 bash scripts/setup.sh
 
-step() { printf '\n=== %s ===\n' "$*"; }
+START=$SECONDS
+# Each stage's start, in seconds since this script began: CI's budget is 30 minutes.
+step() { printf '\n=== %s (at %ds) ===\n' "$*" $((SECONDS - START)); }
+# The ten longest tests of a build directory's last ctest run (from its timing file), so a test
+# that grew shows up in the log of the run that made it grow.
+slowest() {
+  echo "longest tests (seconds):"
+  awk 'NF == 3 { printf "  %8.1f  %s\n", $3, $1 }' "$1/Testing/Temporary/CTestCostData.txt" \
+    2>/dev/null | sort -g -r | head -10 || true
+}
 
 step "release build (build/)"
 # -g1 (functions and lines, enough for perf and backtraces) compiles about a fifth faster than -g.
@@ -27,6 +36,7 @@ step "tests: release build"
 label_args=()
 if [ "${V4_SKIP_SLOW:-0}" = "1" ]; then label_args=(-LE slow); fi
 (cd build && ctest -j"$JOBS" --output-on-failure --timeout 900 "${label_args[@]}")
+slowest build
 
 if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
   step "ASan+UBSan build with clang (build-asan/): unit tests and fuzzers"
@@ -53,6 +63,7 @@ if [ "${V4_SKIP_ASAN:-0}" != "1" ]; then
   # binds the mini checkpoints here).
   (cd build-asan && ctest -j"$JOBS" --output-on-failure --timeout 900 -L unit -LE slow \
     -E 'TwinOfTheExactKernel.*/(fp8_32768x1024|fp8_4096x8192|fp8_8192x1024|bf16_129280x256|fp4_2048x4096|fp4_4096x2048|fp8_1024x4096|fp8_512x4096)|VectorKernelIsTheEmulation.*/(fp8_1024x4096|fp8_4096x1024|fp8_512x4096|fp4_2048x4096|fp4_4096x2048)|PrefillAndDecode/.*_fast_bf16|ChunkingNeverChangesABit/mini_L130_exact|RestoreContinuesBitExactAcrossModelsAndThreadCounts/exact|HeaderOnlyTest.RealLayoutsBindAndCount/(flash|pro)')
+  slowest build-asan
 
   step "fuzzers: ${FUZZ_SECONDS}s each under ASan+UBSan, $JOBS at a time"
   fuzz_one() {  # name: runs build-asan/fuzz/fuzz_<name> on a copy of its corpus

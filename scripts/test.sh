@@ -11,10 +11,10 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=${V4_JOBS:-2}
 FUZZ_SECONDS=${V4_FUZZ_SECONDS:-10}
+START=$SECONDS
 
 bash scripts/setup.sh
 
-START=$SECONDS
 # Each stage's start, in seconds since this script began: CI's budget is 30 minutes.
 step() { printf '\n=== %s (at %ds) ===\n' "$*" $((SECONDS - START)); }
 # The ten longest tests of a build directory's last ctest run (from its timing file), so a test

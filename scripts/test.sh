@@ -17,8 +17,9 @@ bash scripts/setup.sh
 
 # Each stage's start, in seconds since this script began: CI's budget is 30 minutes.
 step() { printf '\n=== %s (at %ds) ===\n' "$*" $((SECONDS - START)); }
-# The ten longest tests of a build directory's last ctest run (from its timing file), so a test
-# that grew shows up in the log of the run that made it grow.
+# The ten longest tests of a build directory, from CTest's timing file (a running average over
+# the directory's runs; on CI's clean checkout, this run's times), so a test that grew shows up
+# in the log of the run that made it grow.
 slowest() {
   echo "longest tests (seconds):"
   awk 'NF == 3 { printf "  %8.1f  %s\n", $3, $1 }' "$1/Testing/Temporary/CTestCostData.txt" \

@@ -213,10 +213,10 @@ inline void Fp8Quads(const uint8_t* p, __m512 q[4]) {
   q[3] = _mm512_castsi512_ps(_mm512_and_si512(odd, mask));
 }
 
-// One token over G = 4 or 8 tiles of FP8, converted by Fp8Quads. Accumulator [h][b] holds, in
-// lane i, row 4 (i % 4) + b of tile 4 h + i / 4; every row still takes one fma per k in
-// increasing k with the operands of GemvManyFp8<G, 1>, so the bits are the same.
-template <int G>
+// T tokens over G = 4 or 8 tiles of FP8, converted by Fp8Quads. Accumulator [h][b][i] holds,
+// in lane l, row 4 (l % 4) + b of tile 4 h + l / 4 for token i; every row still takes one fma
+// per k in increasing k with the operands of GemvManyFp8<G, T>, so the bits are the same.
+template <int G, int T>
 void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   static_assert(G % 4 == 0);
   constexpr int H = G / 4;
@@ -224,45 +224,64 @@ void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   const int64_t in = w.in, kbs = w.k_blocks();
   const float* mult = reinterpret_cast<const float*>(w.scales.data());
   const uint8_t* const base = w.TileData(t0);
-  const float* x = job.x;
-  __m512 acc[H][4];
+  const float* x[T];
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) x[i] = job.x + i * job.x_stride;
+  __m512 acc[H][4][T];
 #pragma GCC unroll 8
   for (int h = 0; h < H; ++h) {
 #pragma GCC unroll 4
-    for (int b = 0; b < 4; ++b) acc[h][b] = _mm512_setzero_ps();
+    for (int b = 0; b < 4; ++b) {
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) acc[h][b][i] = _mm512_setzero_ps();
+    }
   }
   const int64_t stride = w.StepStride(t0);
   for (int64_t kb = 0; kb < kbs; ++kb) {
     const int64_t k_begin = kb * kFp8Block;
     const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
     const float m0 = mult[t0 * kbs + kb];
-    const bool exact = ctx.amax[kb] * m0 <= FLT_MAX && (m0 >= 1.0f || ctx.amin[kb] * m0 >= FLT_MIN);
+    bool exact = true;
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) {
+      exact = exact && ctx.amax[i * kbs + kb] * m0 <= FLT_MAX &&
+              (m0 >= 1.0f || ctx.amin[i * kbs + kb] * m0 >= FLT_MIN);
+    }
     if (exact) {
       float* xs = ctx.xs;
-      for (int64_t k = k_begin; k < k_end; ++k) xs[k - k_begin] = x[k] * m0;
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) {
+        for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
+      }
       for (int64_t k = k_begin; k < k_end; ++k) {
         const uint8_t* step = base + k * stride;
         Prefetch(step, stride);
-        const __m512 xk = _mm512_set1_ps(xs[k - k_begin]);
 #pragma GCC unroll 8
         for (int h = 0; h < H; ++h) {
           __m512 q[4];
           Fp8Quads(step + h * 64, q);
+#pragma GCC unroll 8
+          for (int i = 0; i < T; ++i) {
+            const __m512 xk = _mm512_set1_ps(xs[i * kFp8Block + (k - k_begin)]);
 #pragma GCC unroll 4
-          for (int b = 0; b < 4; ++b) acc[h][b] = _mm512_fmadd_ps(q[b], xk, acc[h][b]);
+            for (int b = 0; b < 4; ++b) acc[h][b][i] = _mm512_fmadd_ps(q[b], xk, acc[h][b][i]);
+          }
         }
       }
     } else {
       const __m512 m = _mm512_set1_ps(m0);
       for (int64_t k = k_begin; k < k_end; ++k) {
-        const __m512 xk = _mm512_set1_ps(x[k]);
 #pragma GCC unroll 8
         for (int h = 0; h < H; ++h) {
           __m512 q[4];
           Fp8Quads(base + k * stride + h * 64, q);
 #pragma GCC unroll 4
-          for (int b = 0; b < 4; ++b) {
-            acc[h][b] = _mm512_fmadd_ps(_mm512_mul_ps(q[b], m), xk, acc[h][b]);
+          for (int b = 0; b < 4; ++b) q[b] = _mm512_mul_ps(q[b], m);
+#pragma GCC unroll 8
+          for (int i = 0; i < T; ++i) {
+            const __m512 xk = _mm512_set1_ps(x[i][k]);
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; ++b) acc[h][b][i] = _mm512_fmadd_ps(q[b], xk, acc[h][b][i]);
           }
         }
       }
@@ -271,13 +290,16 @@ void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   // Back to row order, once per group.
   alignas(64) float lanes[4][kTileRows];
   alignas(64) float rows[4 * kTileRows];
-#pragma GCC unroll 8
   for (int h = 0; h < H; ++h) {
-    for (int b = 0; b < 4; ++b) _mm512_store_ps(lanes[b], acc[h][b]);
-    for (int i = 0; i < kTileRows; ++i) {
-      for (int b = 0; b < 4; ++b) rows[4 * i + b] = lanes[b][i];
+    for (int i = 0; i < T; ++i) {
+      for (int b = 0; b < 4; ++b) _mm512_store_ps(lanes[b], acc[h][b][i]);
+      for (int l = 0; l < kTileRows; ++l) {
+        for (int b = 0; b < 4; ++b) rows[4 * l + b] = lanes[b][l];
+      }
+      for (int a = 0; a < 4; ++a) {
+        Store(job, t0 + 4 * h + a, i, _mm512_load_ps(rows + kTileRows * a));
+      }
     }
-    for (int a = 0; a < 4; ++a) Store(job, t0 + 4 * h + a, 0, _mm512_load_ps(rows + kTileRows * a));
   }
 }
 
@@ -424,6 +446,8 @@ void GemvManyF32(const TileJob& job, int64_t t0) {
 template <int T>
 void GemvMany(const TileJob& job, int64_t t0, int64_t n, const ManyContext& ctx) {
   constexpr int kG = T <= 2 ? 4 : 2;
+  // FP8 converts whole 64-byte steps (4 tiles): 4 T accumulators, 16 at most.
+  if (job.w->format == WeightFormat::kFP8 && n == 4) return GemvFp8Quads<4, T>(job, t0, ctx);
   for (; n >= kG; n -= kG, t0 += kG) {
     switch (job.w->format) {
       case WeightFormat::kFP8:
@@ -462,7 +486,7 @@ template <int G>
 void Gemv(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   switch (job.w->format) {
     case WeightFormat::kFP8:
-      if constexpr (G % 4 == 0) return GemvFp8Quads<G>(job, t0, ctx);
+      if constexpr (G % 4 == 0) return GemvFp8Quads<G, 1>(job, t0, ctx);
       return GemvManyFp8<G, 1>(job, t0, ctx);
     case WeightFormat::kFP4:
       return GemvManyFp4<G, 1>(job, t0);

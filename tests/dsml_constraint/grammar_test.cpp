@@ -72,8 +72,12 @@ TEST(DsmlGrammarTest, EveryRandomWalkParsesAndValidates) {
       EXPECT_EQ(m.finish_reason, "stop");
       for (const auto& c : m.tool_calls) {
         auto args = OrderedJson::parse(c.arguments);
-        if (c.name == "bash") EXPECT_TRUE(args.contains("command")) << text;
-        if (c.name == "view") EXPECT_TRUE(args.contains("path")) << text;
+        if (c.name == "bash") {
+          EXPECT_TRUE(args.contains("command")) << text;
+        }
+        if (c.name == "view") {
+          EXPECT_TRUE(args.contains("path")) << text;
+        }
       }
     }
   }

@@ -161,7 +161,9 @@ class BrokenCheckpointTest : public ::testing::Test {
     Status s = Load();
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.message().find(a), std::string::npos) << s.message();
-    if (!b.empty()) EXPECT_NE(s.message().find(b), std::string::npos) << s.message();
+    if (!b.empty()) {
+      EXPECT_NE(s.message().find(b), std::string::npos) << s.message();
+    }
   }
   ScopedTempDir tmp_;
   std::string dir_;

@@ -90,7 +90,9 @@ TEST_P(SandboxTest, ReportNamesTheMechanismOfEachLimit) {
   } else {
     EXPECT_NE(applied.find("pid_max"), std::string::npos) << applied << unavailable;
   }
-  if (as_root) EXPECT_EQ(applied.find("rlimit_nproc"), std::string::npos) << applied;
+  if (as_root) {
+    EXPECT_EQ(applied.find("rlimit_nproc"), std::string::npos) << applied;
+  }
   // Memory: the cgroup, else the address-space fallback, named as such.
   if (host.limits_memory() && as_root) {
     EXPECT_NE(applied.find("memory"), std::string::npos) << applied;

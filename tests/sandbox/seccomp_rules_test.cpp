@@ -53,7 +53,9 @@ TEST(SeccompRulesTest, DenyListCoversEveryRequiredFamily) {
   for (const auto& r : DenyListRules(NetworkMode::kNone)) {
     EXPECT_NE(r.action, RuleAction::kAllow) << r.syscall;
     EXPECT_FALSE(r.why.empty()) << r.syscall;
-    if (r.syscall == "clone3") EXPECT_EQ(r.errno_value, ENOSYS);
+    if (r.syscall == "clone3") {
+      EXPECT_EQ(r.errno_value, ENOSYS);
+    }
   }
 }
 

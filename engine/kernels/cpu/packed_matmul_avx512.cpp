@@ -131,6 +131,25 @@ ManyContext FillContext(const TileJob& job) {
   return {amax, amin, scratch};
 }
 
+// Whether column block kb is exact for all T tokens (see ManyContext); if so, ctx.xs then
+// holds each token's x over [k_begin, k_end) times the block's multiplier m0.
+template <int T>
+inline bool ScaleFp8Block(const ManyContext& ctx, const float* const (&x)[T], int64_t kbs,
+                          int64_t kb, int64_t k_begin, int64_t k_end, float m0) {
+  bool exact = true;
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) {
+    exact = exact && ctx.amax[i * kbs + kb] * m0 <= FLT_MAX &&
+            (m0 >= 1.0f || ctx.amin[i * kbs + kb] * m0 >= FLT_MIN);
+  }
+  if (!exact) return false;
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) {
+    for (int64_t k = k_begin; k < k_end; ++k) ctx.xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
+  }
+  return true;
+}
+
 template <int G, int T>
 void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   const PackedLinear& w = *job.w;
@@ -152,18 +171,8 @@ void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
     const int64_t k_begin = kb * kFp8Block;
     const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
     const float m0 = mult[t0 * kbs + kb];
-    bool exact = true;
-#pragma GCC unroll 8
-    for (int i = 0; i < T; ++i) {
-      exact = exact && ctx.amax[i * kbs + kb] * m0 <= FLT_MAX &&
-              (m0 >= 1.0f || ctx.amin[i * kbs + kb] * m0 >= FLT_MIN);
-    }
-    if (exact) {
-      float* xs = ctx.xs;
-#pragma GCC unroll 8
-      for (int i = 0; i < T; ++i) {
-        for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
-      }
+    if (ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0)) {
+      const float* xs = ctx.xs;
       for (int64_t k = k_begin; k < k_end; ++k) {
         const uint8_t* step = base + k * stride;
         Prefetch(step, stride);
@@ -241,18 +250,8 @@ void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
     const int64_t k_begin = kb * kFp8Block;
     const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
     const float m0 = mult[t0 * kbs + kb];
-    bool exact = true;
-#pragma GCC unroll 8
-    for (int i = 0; i < T; ++i) {
-      exact = exact && ctx.amax[i * kbs + kb] * m0 <= FLT_MAX &&
-              (m0 >= 1.0f || ctx.amin[i * kbs + kb] * m0 >= FLT_MIN);
-    }
-    if (exact) {
-      float* xs = ctx.xs;
-#pragma GCC unroll 8
-      for (int i = 0; i < T; ++i) {
-        for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
-      }
+    if (ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0)) {
+      const float* xs = ctx.xs;
       for (int64_t k = k_begin; k < k_end; ++k) {
         const uint8_t* step = base + k * stride;
         Prefetch(step, stride);
@@ -486,8 +485,11 @@ template <int G>
 void Gemv(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   switch (job.w->format) {
     case WeightFormat::kFP8:
-      if constexpr (G % 4 == 0) return GemvFp8Quads<G, 1>(job, t0, ctx);
-      return GemvManyFp8<G, 1>(job, t0, ctx);
+      if constexpr (G % 4 == 0) {
+        return GemvFp8Quads<G, 1>(job, t0, ctx);
+      } else {
+        return GemvManyFp8<G, 1>(job, t0, ctx);
+      }
     case WeightFormat::kFP4:
       return GemvManyFp4<G, 1>(job, t0);
     case WeightFormat::kBF16:

@@ -36,7 +36,9 @@ constexpr int64_t kManyTokens = 4;
 
 // The group's stream `kGemvPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
 // that will be read then (the hardware prefetchers alone reach about 60% of the bandwidth).
-inline void Prefetch(const uint8_t* at, int64_t bytes) {
+// Always inlined: GCC sees a prefetch as free of side effects, so a call to this function that
+// is not inlined early is deleted as dead code, silently (it happened inside QuadsExactStep).
+__attribute__((always_inline)) inline void Prefetch(const uint8_t* at, int64_t bytes) {
   const char* p = reinterpret_cast<const char*>(at + kGemvPrefetchBytes);
   _mm_prefetch(p, _MM_HINT_T0);
   for (int64_t off = 64; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
@@ -87,6 +89,7 @@ struct ManyContext {
   const float* amax;  // [T][k_blocks]: max |x| per column block
   const float* amin;  // [T][k_blocks]: min nonzero |x|
   float* xs;          // [T][kFp8Block]: x times the multiplier of the current block
+  float* xs_second;   // [kFp8Block]: the same for the second group of a pair (one token)
 };
 
 // Max |x| and min nonzero |x| of n floats, compared as unsigned integers of their absolute
@@ -114,11 +117,11 @@ inline void AbsRange(const float* x, int64_t n, float* hi, float* lo) {
 // thread's scratch. Each thread's range recomputes it (a pass over x, which is in cache).
 ManyContext FillContext(const TileJob& job) {
   const PackedLinear& w = *job.w;
-  if (w.format != WeightFormat::kFP8) return {nullptr, nullptr, nullptr};
+  if (w.format != WeightFormat::kFP8) return {nullptr, nullptr, nullptr, nullptr};
   const int64_t kbs = w.k_blocks();
   float* scratch =
-      ScratchFloats(static_cast<size_t>(kManyTokens * kFp8Block + 2 * job.tokens * kbs));
-  float* amax = scratch + kManyTokens * kFp8Block;
+      ScratchFloats(static_cast<size_t>((kManyTokens + 1) * kFp8Block + 2 * job.tokens * kbs));
+  float* amax = scratch + (kManyTokens + 1) * kFp8Block;
   float* amin = amax + job.tokens * kbs;
   for (int64_t i = 0; i < job.tokens; ++i) {
     const float* xi = job.x + i * job.x_stride;
@@ -128,14 +131,14 @@ ManyContext FillContext(const TileJob& job) {
                &amin[i * kbs + kb]);
     }
   }
-  return {amax, amin, scratch};
+  return {amax, amin, scratch, scratch + kManyTokens * kFp8Block};
 }
 
-// Whether column block kb is exact for all T tokens (see ManyContext); if so, ctx.xs then
-// holds each token's x over [k_begin, k_end) times the block's multiplier m0.
+// Whether column block kb is exact for all T tokens (see ManyContext); if so, xs ([T][kFp8Block])
+// then holds each token's x over [k_begin, k_end) times the block's multiplier m0.
 template <int T>
 inline bool ScaleFp8Block(const ManyContext& ctx, const float* const (&x)[T], int64_t kbs,
-                          int64_t kb, int64_t k_begin, int64_t k_end, float m0) {
+                          int64_t kb, int64_t k_begin, int64_t k_end, float m0, float* xs) {
   bool exact = true;
 #pragma GCC unroll 8
   for (int i = 0; i < T; ++i) {
@@ -145,7 +148,7 @@ inline bool ScaleFp8Block(const ManyContext& ctx, const float* const (&x)[T], in
   if (!exact) return false;
 #pragma GCC unroll 8
   for (int i = 0; i < T; ++i) {
-    for (int64_t k = k_begin; k < k_end; ++k) ctx.xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
+    for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
   }
   return true;
 }
@@ -171,7 +174,7 @@ void GemvManyFp8(const TileJob& job, int64_t t0, const ManyContext& ctx) {
     const int64_t k_begin = kb * kFp8Block;
     const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
     const float m0 = mult[t0 * kbs + kb];
-    if (ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0)) {
+    if (ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0, ctx.xs)) {
       const float* xs = ctx.xs;
       for (int64_t k = k_begin; k < k_end; ++k) {
         const uint8_t* step = base + k * stride;
@@ -222,65 +225,106 @@ inline void Fp8Quads(const uint8_t* p, __m512 q[4]) {
   q[3] = _mm512_castsi512_ps(_mm512_and_si512(odd, mask));
 }
 
-// T tokens over G = 4 or 8 tiles of FP8, converted by Fp8Quads. Accumulator [h][b][i] holds,
-// in lane l, row 4 (l % 4) + b of tile 4 h + l / 4 for token i; every row still takes one fma
-// per k in increasing k with the operands of GemvManyFp8<G, T>, so the bits are the same.
-template <int G, int T>
+// One step (one k) of H quads for T tokens, x already times the block's multiplier (the exact
+// case of GemvFp8Quads): xs[i * kFp8Block] is token i's.
+template <int H, int T>
+__attribute__((always_inline)) inline void QuadsExactStep(const uint8_t* step, int64_t stride,
+                                                          const float* xs, __m512 (&acc)[H][4][T]) {
+  Prefetch(step, stride);
+#pragma GCC unroll 8
+  for (int h = 0; h < H; ++h) {
+    __m512 q[4];
+    Fp8Quads(step + h * 64, q);
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) {
+      const __m512 xk = _mm512_set1_ps(xs[i * kFp8Block]);
+#pragma GCC unroll 4
+      for (int b = 0; b < 4; ++b) acc[h][b][i] = _mm512_fmadd_ps(q[b], xk, acc[h][b][i]);
+    }
+  }
+}
+
+// T tokens over G = 4 or 8 tiles of FP8, converted by Fp8Quads; with S = 2 (one token, G = 8)
+// two whole groups at once, t0's and the next, read as two streams side by side (a thread
+// reads memory faster from two streams than from one). Accumulator [s][h][b][i] holds, in
+// lane l, row 4 (l % 4) + b of tile 4 h + l / 4 of group s for token i; every row still takes
+// one fma per k in increasing k with the operands of GemvManyFp8<G, T>, so the bits are the
+// same.
+template <int G, int T, int S = 1>
 void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   static_assert(G % 4 == 0);
+  static_assert(S == 1 || (S == 2 && T == 1 && G == kGroupTiles));
   constexpr int H = G / 4;
   const PackedLinear& w = *job.w;
   const int64_t in = w.in, kbs = w.k_blocks();
   const float* mult = reinterpret_cast<const float*>(w.scales.data());
-  const uint8_t* const base = w.TileData(t0);
+  const uint8_t* base[S];
+  float* xs[S];
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
+    base[s] = w.TileData(t0 + s * kGroupTiles);
+    xs[s] = s == 0 ? ctx.xs : ctx.xs_second;
+  }
   const float* x[T];
 #pragma GCC unroll 8
   for (int i = 0; i < T; ++i) x[i] = job.x + i * job.x_stride;
-  __m512 acc[H][4][T];
+  __m512 acc[S][H][4][T];
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
 #pragma GCC unroll 8
-  for (int h = 0; h < H; ++h) {
+    for (int h = 0; h < H; ++h) {
 #pragma GCC unroll 4
-    for (int b = 0; b < 4; ++b) {
+      for (int b = 0; b < 4; ++b) {
 #pragma GCC unroll 8
-      for (int i = 0; i < T; ++i) acc[h][b][i] = _mm512_setzero_ps();
+        for (int i = 0; i < T; ++i) acc[s][h][b][i] = _mm512_setzero_ps();
+      }
     }
   }
   const int64_t stride = w.StepStride(t0);
   for (int64_t kb = 0; kb < kbs; ++kb) {
     const int64_t k_begin = kb * kFp8Block;
     const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
-    const float m0 = mult[t0 * kbs + kb];
-    if (ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0)) {
-      const float* xs = ctx.xs;
+    float m0[S];
+    bool exact[S], all = true;
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+      m0[s] = mult[(t0 + s * kGroupTiles) * kbs + kb];
+      exact[s] = ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0[s], xs[s]);
+      all = all && exact[s];
+    }
+    if (all) {
       for (int64_t k = k_begin; k < k_end; ++k) {
-        const uint8_t* step = base + k * stride;
-        Prefetch(step, stride);
-#pragma GCC unroll 8
-        for (int h = 0; h < H; ++h) {
-          __m512 q[4];
-          Fp8Quads(step + h * 64, q);
-#pragma GCC unroll 8
-          for (int i = 0; i < T; ++i) {
-            const __m512 xk = _mm512_set1_ps(xs[i * kFp8Block + (k - k_begin)]);
-#pragma GCC unroll 4
-            for (int b = 0; b < 4; ++b) acc[h][b][i] = _mm512_fmadd_ps(q[b], xk, acc[h][b][i]);
-          }
+#pragma GCC unroll 2
+        for (int s = 0; s < S; ++s) {
+          QuadsExactStep<H, T>(base[s] + k * stride, stride, xs[s] + (k - k_begin), acc[s]);
         }
       }
-    } else {
-      const __m512 m = _mm512_set1_ps(m0);
+      continue;
+    }
+    // One group at a time; only a group whose x * multiplier may round multiplies the weights.
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+      if (exact[s]) {
+        for (int64_t k = k_begin; k < k_end; ++k) {
+          QuadsExactStep<H, T>(base[s] + k * stride, stride, xs[s] + (k - k_begin), acc[s]);
+        }
+        continue;
+      }
+      const __m512 m = _mm512_set1_ps(m0[s]);
       for (int64_t k = k_begin; k < k_end; ++k) {
 #pragma GCC unroll 8
         for (int h = 0; h < H; ++h) {
           __m512 q[4];
-          Fp8Quads(base + k * stride + h * 64, q);
+          Fp8Quads(base[s] + k * stride + h * 64, q);
 #pragma GCC unroll 4
           for (int b = 0; b < 4; ++b) q[b] = _mm512_mul_ps(q[b], m);
 #pragma GCC unroll 8
           for (int i = 0; i < T; ++i) {
             const __m512 xk = _mm512_set1_ps(x[i][k]);
 #pragma GCC unroll 4
-            for (int b = 0; b < 4; ++b) acc[h][b][i] = _mm512_fmadd_ps(q[b], xk, acc[h][b][i]);
+            for (int b = 0; b < 4; ++b) {
+              acc[s][h][b][i] = _mm512_fmadd_ps(q[b], xk, acc[s][h][b][i]);
+            }
           }
         }
       }
@@ -289,14 +333,17 @@ void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   // Back to row order, once per group.
   alignas(64) float lanes[4][kTileRows];
   alignas(64) float rows[4 * kTileRows];
-  for (int h = 0; h < H; ++h) {
-    for (int i = 0; i < T; ++i) {
-      for (int b = 0; b < 4; ++b) _mm512_store_ps(lanes[b], acc[h][b][i]);
-      for (int l = 0; l < kTileRows; ++l) {
-        for (int b = 0; b < 4; ++b) rows[4 * l + b] = lanes[b][l];
-      }
-      for (int a = 0; a < 4; ++a) {
-        Store(job, t0 + 4 * h + a, i, _mm512_load_ps(rows + kTileRows * a));
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
+    for (int h = 0; h < H; ++h) {
+      for (int i = 0; i < T; ++i) {
+        for (int b = 0; b < 4; ++b) _mm512_store_ps(lanes[b], acc[s][h][b][i]);
+        for (int l = 0; l < kTileRows; ++l) {
+          for (int b = 0; b < 4; ++b) rows[4 * l + b] = lanes[b][l];
+        }
+        for (int a = 0; a < 4; ++a) {
+          Store(job, t0 + s * kGroupTiles + 4 * h + a, i, _mm512_load_ps(rows + kTileRows * a));
+        }
       }
     }
   }
@@ -358,52 +405,69 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
   }
 }
 
-template <int G, int T>
+// With S = 2 (one token, G = 8): two whole groups at once, t0's and the next, as two streams
+// (see GemvFp8Quads); each row's sums are the same either way.
+template <int G, int T, int S = 1>
 void GemvManyBf16(const TileJob& job, int64_t t0) {
+  static_assert(S == 1 || (S == 2 && T == 1 && G == kGroupTiles));
   const PackedLinear& w = *job.w;
   const int64_t in = w.in;
   // The G tiles lie in one group: tile g's step is 64 bytes after tile g - 1's.
   constexpr int64_t kStep = kTileRows * 4;
-  const uint8_t* const base = w.TileData(t0);
+  const uint8_t* base[S];
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) base[s] = w.TileData(t0 + s * kGroupTiles);
   const float* x[T];
-  __m512 acc[G][T];
+  __m512 acc[S][G][T];
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
 #pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) {
+    for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 8
-    for (int i = 0; i < T; ++i) acc[g][i] = _mm512_setzero_ps();
+      for (int i = 0; i < T; ++i) acc[s][g][i] = _mm512_setzero_ps();
+    }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < T; ++i) x[i] = job.x + i * job.x_stride;
   const int64_t stride = w.StepStride(t0);
   int64_t p = 0;
   for (; 2 * p + 1 < in; ++p) {
-    const uint8_t* step = base + p * stride;
-    Prefetch(step, stride);
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+      const uint8_t* step = base[s] + p * stride;
+      Prefetch(step, stride);
 #pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) {
-      const __m512i v = _mm512_load_si512(step + g * kStep);
-      const __m512 even = Bf16Even(v), odd = Bf16Odd(v);
+      for (int g = 0; g < G; ++g) {
+        const __m512i v = _mm512_load_si512(step + g * kStep);
+        const __m512 even = Bf16Even(v), odd = Bf16Odd(v);
 #pragma GCC unroll 8
-      for (int i = 0; i < T; ++i) {
-        acc[g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), acc[g][i]);
-        acc[g][i] = _mm512_fmadd_ps(odd, _mm512_set1_ps(x[i][2 * p + 1]), acc[g][i]);
+        for (int i = 0; i < T; ++i) {
+          acc[s][g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), acc[s][g][i]);
+          acc[s][g][i] = _mm512_fmadd_ps(odd, _mm512_set1_ps(x[i][2 * p + 1]), acc[s][g][i]);
+        }
       }
     }
   }
   if (2 * p < in) {  // odd width: the last pair holds one column
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
 #pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) {
-      const __m512 even = Bf16Even(_mm512_load_si512(base + p * stride + g * kStep));
+      for (int g = 0; g < G; ++g) {
+        const __m512 even = Bf16Even(_mm512_load_si512(base[s] + p * stride + g * kStep));
 #pragma GCC unroll 8
-      for (int i = 0; i < T; ++i) {
-        acc[g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), acc[g][i]);
+        for (int i = 0; i < T; ++i) {
+          acc[s][g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), acc[s][g][i]);
+        }
       }
     }
   }
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
 #pragma GCC unroll 16
-  for (int g = 0; g < G; ++g) {
+    for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 8
-    for (int i = 0; i < T; ++i) Store(job, t0 + g, i, acc[g][i]);
+      for (int i = 0; i < T; ++i) Store(job, t0 + s * kGroupTiles + g, i, acc[s][g][i]);
+    }
   }
 }
 
@@ -534,8 +598,20 @@ void GemvGroup(const TileJob& job, int64_t t, int64_t n, const ManyContext& ctx)
 // per block).
 void GemvTiles(const TileJob& job) {
   const ManyContext ctx = FillContext(job);
+  const WeightFormat f = job.w->format;
+  const bool pairs = f == WeightFormat::kFP8 || f == WeightFormat::kBF16;
   int64_t t = job.tile_begin;
   while (t < job.tile_end) {
+    // Two whole groups as two streams (both full, so they share one step stride).
+    if (pairs && t % kGroupTiles == 0 && t + 2 * kGroupTiles <= job.tile_end) {
+      if (f == WeightFormat::kFP8) {
+        GemvFp8Quads<kGroupTiles, 1, 2>(job, t, ctx);
+      } else {
+        GemvManyBf16<kGroupTiles, 1, 2>(job, t);
+      }
+      t += 2 * kGroupTiles;
+      continue;
+    }
     const int64_t block_end = (t / 8 + 1) * 8;
     const int64_t n = (block_end < job.tile_end ? block_end : job.tile_end) - t;
     GemvGroup(job, t, n, ctx);

@@ -206,7 +206,9 @@ void TokenBlock(const TileJob& job, int64_t t, const float* tile, const float* s
 // stream, with the arithmetic of ConvertTile and the order of TokensOverTile(Blocked)<1> (so
 // the same bits as the tile path), the group's stream prefetched kGemvPrefetchBytes ahead ----
 
-inline void PrefetchStep(const uint8_t* at, int64_t bytes) {
+// Always inlined, as Prefetch in packed_matmul_avx512.cpp: GCC may delete a call to a function
+// that only prefetches as dead code.
+__attribute__((always_inline)) inline void PrefetchStep(const uint8_t* at, int64_t bytes) {
   for (int64_t off = 0; off < bytes; off += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(at + kGemvPrefetchBytes + off), _MM_HINT_T0);
   }

@@ -407,6 +407,70 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
 
 // With S = 2 (one token, G = 8): two whole groups at once, t0's and the next, as two streams
 // (see GemvFp8Quads); each row's sums are the same either way.
+// One token over two whole groups of FP4, t0's and the next, as two streams (see
+// GemvFp8Quads). Their 32 partial sums and accumulators do not fit in registers beside the
+// weights, so the accumulators live in memory: they take one fma per 32-column block, in the
+// order of GemvManyFp4<8, 1>, so the bits are the same.
+void GemvFp4Pair(const TileJob& job, int64_t t0) {
+  constexpr int S = 2, G = kGroupTiles;
+  const PackedLinear& w = *job.w;
+  const int64_t blocks = w.in / kFp4Block;
+  const __m512 table = _mm512_load_ps(quant::kE2m1Table);
+  const uint8_t* base[S];
+  const uint8_t* sc[S];
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
+    base[s] = w.TileData(t0 + s * G);
+    sc[s] = w.TileScales(t0 + s * G);
+  }
+  alignas(64) float acc[S][G][kTileRows];
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) _mm512_store_ps(acc[s][g], _mm512_setzero_ps());
+  }
+  const float* x = job.x;
+  const int64_t stride = w.StepStride(t0), sstride = w.ScaleStride(t0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512 part[S][G];
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) part[s][g] = _mm512_setzero_ps();
+    }
+    for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
+      const __m512 xe = _mm512_set1_ps(x[2 * p]), xo = _mm512_set1_ps(x[2 * p + 1]);
+#pragma GCC unroll 2
+      for (int s = 0; s < S; ++s) {
+        const uint8_t* step = base[s] + p * stride;
+        Prefetch(step, stride);
+#pragma GCC unroll 8
+        for (int g = 0; g < G; ++g) {
+          const __m512i codes = _mm512_cvtepu8_epi32(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(step + g * kTileRows)));
+          const __m512 even = _mm512_permutexvar_ps(codes, table);
+          const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
+          part[s][g] = _mm512_fmadd_ps(even, xe, part[s][g]);
+          part[s][g] = _mm512_fmadd_ps(odd, xo, part[s][g]);
+        }
+      }
+    }
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) {
+        const __m512 scale = Ue8m0(sc[s] + b * sstride + g * kTileRows);
+        _mm512_store_ps(acc[s][g], _mm512_fmadd_ps(part[s][g], scale, _mm512_load_ps(acc[s][g])));
+      }
+    }
+  }
+#pragma GCC unroll 2
+  for (int s = 0; s < S; ++s) {
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) Store(job, t0 + s * G + g, 0, _mm512_load_ps(acc[s][g]));
+  }
+}
+
 template <int G, int T, int S = 1>
 void GemvManyBf16(const TileJob& job, int64_t t0) {
   static_assert(S == 1 || (S == 2 && T == 1 && G == kGroupTiles));
@@ -598,16 +662,24 @@ void GemvGroup(const TileJob& job, int64_t t, int64_t n, const ManyContext& ctx)
 // per block).
 void GemvTiles(const TileJob& job) {
   const ManyContext ctx = FillContext(job);
-  const WeightFormat f = job.w->format;
-  const bool pairs = f == WeightFormat::kFP8 || f == WeightFormat::kBF16;
   int64_t t = job.tile_begin;
   while (t < job.tile_end) {
     // Two whole groups as two streams (both full, so they share one step stride).
-    if (pairs && t % kGroupTiles == 0 && t + 2 * kGroupTiles <= job.tile_end) {
-      if (f == WeightFormat::kFP8) {
-        GemvFp8Quads<kGroupTiles, 1, 2>(job, t, ctx);
-      } else {
-        GemvManyBf16<kGroupTiles, 1, 2>(job, t);
+    if (t % kGroupTiles == 0 && t + 2 * kGroupTiles <= job.tile_end) {
+      switch (job.w->format) {
+        case WeightFormat::kFP8:
+          GemvFp8Quads<kGroupTiles, 1, 2>(job, t, ctx);
+          break;
+        case WeightFormat::kFP4:
+          GemvFp4Pair(job, t);
+          break;
+        case WeightFormat::kBF16:
+          GemvManyBf16<kGroupTiles, 1, 2>(job, t);
+          break;
+        case WeightFormat::kF32:
+          GemvManyF32<kGroupTiles, 1>(job, t);
+          GemvManyF32<kGroupTiles, 1>(job, t + kGroupTiles);
+          break;
       }
       t += 2 * kGroupTiles;
       continue;

@@ -59,6 +59,13 @@ inline __m512 Ue8m0(const uint8_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
 }
 
+// 16 FP4 bytes (one k pair of a tile's 16 rows) as the e2m1 values of the even and the odd k.
+inline void Fp4Pair(const uint8_t* p, __m512 table, __m512* even, __m512* odd) {
+  const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  *even = _mm512_permutexvar_ps(codes, table);
+  *odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
+}
+
 // A 64-byte BF16 pair vector (row j's k = 2p in the low half of lane j, 2p + 1 in the high).
 inline __m512 Bf16Even(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
 inline __m512 Bf16Odd(__m512i v) {
@@ -380,10 +387,8 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
       Prefetch(step, stride);
 #pragma GCC unroll 16
       for (int g = 0; g < G; ++g) {
-        const __m512i codes = _mm512_cvtepu8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(step + g * kTileRows)));
-        const __m512 even = _mm512_permutexvar_ps(codes, table);
-        const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
+        __m512 even, odd;
+        Fp4Pair(step + g * kTileRows, table, &even, &odd);
 #pragma GCC unroll 8
         for (int i = 0; i < T; ++i) {
           part[g][i] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[i][2 * p]), part[g][i]);
@@ -405,8 +410,6 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
   }
 }
 
-// With S = 2 (one token, G = 8): two whole groups at once, t0's and the next, as two streams
-// (see GemvFp8Quads); each row's sums are the same either way.
 // One token over two whole groups of FP4, t0's and the next, as two streams (see
 // GemvFp8Quads). Their 32 partial sums and accumulators do not fit in registers beside the
 // weights, so the accumulators live in memory: they take one fma per 32-column block, in the
@@ -446,10 +449,8 @@ void GemvFp4Pair(const TileJob& job, int64_t t0) {
         Prefetch(step, stride);
 #pragma GCC unroll 8
         for (int g = 0; g < G; ++g) {
-          const __m512i codes = _mm512_cvtepu8_epi32(
-              _mm_loadu_si128(reinterpret_cast<const __m128i*>(step + g * kTileRows)));
-          const __m512 even = _mm512_permutexvar_ps(codes, table);
-          const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
+          __m512 even, odd;
+          Fp4Pair(step + g * kTileRows, table, &even, &odd);
           part[s][g] = _mm512_fmadd_ps(even, xe, part[s][g]);
           part[s][g] = _mm512_fmadd_ps(odd, xo, part[s][g]);
         }
@@ -471,6 +472,8 @@ void GemvFp4Pair(const TileJob& job, int64_t t0) {
   }
 }
 
+// With S = 2 (one token, G = 8): two whole groups at once, t0's and the next, as two streams
+// (see GemvFp8Quads); each row's sums are the same either way.
 template <int G, int T, int S = 1>
 void GemvManyBf16(const TileJob& job, int64_t t0) {
   static_assert(S == 1 || (S == 2 && T == 1 && G == kGroupTiles));
@@ -754,11 +757,10 @@ void ConvertTile(const PackedLinear& w, int64_t t, float* out, float* scale) {
       const __m512 table = _mm512_load_ps(quant::kE2m1Table);
       const uint8_t* sc = w.TileScales(t);
       for (int64_t p = 0; p < in / 2; ++p) {
-        const __m512i codes = _mm512_cvtepu8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + p * stride)));
-        _mm512_store_ps(out + 2 * p * kTileRows, _mm512_permutexvar_ps(codes, table));
-        _mm512_store_ps(out + (2 * p + 1) * kTileRows,
-                        _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table));
+        __m512 even, odd;
+        Fp4Pair(base + p * stride, table, &even, &odd);
+        _mm512_store_ps(out + 2 * p * kTileRows, even);
+        _mm512_store_ps(out + (2 * p + 1) * kTileRows, odd);
       }
       for (int64_t b = 0; b < in / kFp4Block; ++b) {
         _mm512_store_ps(scale + b * kTileRows, Ue8m0(sc + b * w.ScaleStride(t)));

@@ -13,7 +13,8 @@
 //     numerics for comparison.
 // "fast" in the tables is the numerics --numerics names (fast, the default, or fast-bf16, whose
 // kernels round activations to bf16 for vdpbf16ps: kernels/cpu/packed_matmul_dot.h).
-// Usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N] [--isa best|avx2|scalar]
+// Usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N]
+//                      [--isa best|avx512|avx2|scalar]
 //                      [--numerics fast|fast-bf16]
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -551,18 +552,21 @@ int main(int argc, char** argv) {
     } else if (a == "--isa" && i + 1 < argc) {
       // The fallbacks' speed on this machine: what a CPU without AVX-512 gets.
       const std::string isa = argv[++i];
-      if (isa == "avx2") {
+      if (isa == "avx512") {
+        kernels::ForceIsa(kernels::Isa::kAvx512);
+      } else if (isa == "avx2") {
         kernels::ForceIsa(kernels::Isa::kAvx2);
       } else if (isa == "scalar") {
         kernels::ForceIsa(kernels::Isa::kScalar);
       } else if (isa != "best") {
-        std::fprintf(stderr, "--isa: expected best, avx2 or scalar, got '%s'\n", isa.c_str());
+        std::fprintf(stderr, "--isa: expected best, avx512, avx2 or scalar, got '%s'\n",
+                     isa.c_str());
         return 2;
       }
     } else {
       std::fprintf(stderr,
                    "usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N] "
-                   "[--isa best|avx2|scalar] [--numerics fast|fast-bf16]\n");
+                   "[--isa best|avx512|avx2|scalar] [--numerics fast|fast-bf16]\n");
       return 2;
     }
   }

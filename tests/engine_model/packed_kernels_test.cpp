@@ -44,6 +44,7 @@ std::vector<Isa> Isas() {
   std::vector<Isa> out = {Isa::kScalar};
   if (kernels::DetectIsa() >= Isa::kAvx2) out.push_back(Isa::kAvx2);
   if (kernels::DetectIsa() >= Isa::kAvx512) out.push_back(Isa::kAvx512);
+  if (kernels::DetectIsa() >= Isa::kAvx512Vbmi) out.push_back(Isa::kAvx512Vbmi);
   return out;
 }
 

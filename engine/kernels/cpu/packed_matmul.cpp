@@ -24,6 +24,8 @@ const char* IsaName(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAvx512Vbmi:
+      return "avx512-vbmi";
   }
   return "?";
 }
@@ -33,7 +35,9 @@ Isa DetectIsa() {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-      return Isa::kAvx512;
+      return __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni")
+                 ? Isa::kAvx512Vbmi
+                 : Isa::kAvx512;
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
     return Isa::kScalar;
@@ -105,9 +109,11 @@ namespace {
 
 void RunTiles(Isa isa, const TileJob& job) {
   if (job.w->bf16_dot) {
-    return isa == Isa::kAvx512 && HasAvx512Bf16() ? RunTilesDotAvx512(job) : RunTilesDotScalar(job);
+    return isa >= Isa::kAvx512 && HasAvx512Bf16() ? RunTilesDotAvx512(job) : RunTilesDotScalar(job);
   }
   switch (isa) {
+    case Isa::kAvx512Vbmi:
+      return RunTilesAvx512Vbmi(job);
     case Isa::kAvx512:
       return RunTilesAvx512(job);
     case Isa::kAvx2:

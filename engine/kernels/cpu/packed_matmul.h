@@ -3,8 +3,8 @@
 // every token). Weights are converted in registers exactly (e4m3, e2m1 and bf16 are exact in
 // fp32) and every product accumulates in fp32 with one fused multiply-add per k in increasing
 // k, so results are bit-identical across token counts, thread counts and instruction sets
-// (AVX-512, AVX2, scalar; chosen at run time, forced by tests). Each output row is computed by
-// exactly one thread.
+// (AVX-512 with VBMI and GFNI, AVX-512, AVX2, scalar; chosen at run time, forced by tests).
+// Each output row is computed by exactly one thread.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,9 @@
 
 namespace v4agent::engine::kernels {
 
-enum class Isa { kScalar, kAvx2, kAvx512 };
+// kAvx512Vbmi: AVX-512 plus VBMI and GFNI (Ice Lake and later, Zen 4), which convert FP8 in
+// fewer instructions in the one-token GEMV; every other kernel is kAvx512's.
+enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Vbmi };
 const char* IsaName(Isa isa);
 // The best this CPU supports, and the one in use (the best unless forced).
 Isa DetectIsa();
@@ -62,5 +64,6 @@ struct TileJob {
 void RunTilesScalar(const TileJob& job);
 void RunTilesAvx2(const TileJob& job);
 void RunTilesAvx512(const TileJob& job);
+void RunTilesAvx512Vbmi(const TileJob& job);
 
 }  // namespace v4agent::engine::kernels

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "engine/kernels/cpu/packed_matmul.h"
+#include "engine/kernels/cpu/packed_matmul_avx512_common.h"
 #include "engine/kernels/cpu/scratch.h"
 #include "engine/quant/codecs.h"
 
@@ -33,16 +34,6 @@ namespace {
 constexpr int64_t kGemvMaxTokens = 8;
 // Tokens per pass of the few-token GEMV (their accumulators fill the registers).
 constexpr int64_t kManyTokens = 4;
-
-// The group's stream `kGemvPrefetchBytes` ahead of `at`: every cache line of the step of `bytes`
-// that will be read then (the hardware prefetchers alone reach about 60% of the bandwidth).
-// Always inlined: GCC sees a prefetch as free of side effects, so a call to this function that
-// is not inlined early is deleted as dead code, silently (it happened inside QuadsExactStep).
-__attribute__((always_inline)) inline void Prefetch(const uint8_t* at, int64_t bytes) {
-  const char* p = reinterpret_cast<const char*>(at + kGemvPrefetchBytes);
-  _mm_prefetch(p, _MM_HINT_T0);
-  for (int64_t off = 64; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-}
 
 // 16 e4m3 bytes as floats 2^-120 times their values (exact, subnormals included; the
 // multiplier restores 2^120 and the block scale).
@@ -72,32 +63,9 @@ inline __m512 Bf16Odd(__m512i v) {
   return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
 }
 
-inline void Store(const TileJob& job, int64_t tile, int64_t tok, __m512 acc) {
-  const int64_t r0 = tile * kTileRows;
-  float* dst = job.y + tok * job.y_stride + (r0 - job.row_origin);
-  const int64_t valid = job.row_end - r0;
-  if (valid >= kTileRows) {
-    _mm512_storeu_ps(dst, acc);
-  } else {
-    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << valid) - 1), acc);
-  }
-}
-
 // ---- one token or a few (decode of a batch of sequences): G tiles x T tokens, weights
 // converted in registers once and used by every token, one fma per weight in increasing k, so
 // a sequence's row is the same bits alone (T = 1) or in a batch ----
-
-// Per token and column block of an FP8 product: whether x times the block's multiplier is
-// exact (no overflow, nothing below the normal range). FP8 with x pre-multiplied by the block's
-// multiplier (shared by the G tiles, which lie in one 128-row block): fma(raw, x * m, acc)
-// rounds the same real number raw * m * x as fma(raw * m, x, acc) does, as long as x * m is
-// exact.
-struct ManyContext {
-  const float* amax;  // [T][k_blocks]: max |x| per column block
-  const float* amin;  // [T][k_blocks]: min nonzero |x|
-  float* xs;          // [T][kFp8Block]: x times the multiplier of the current block
-  float* xs_second;   // [kFp8Block]: the same for the second group of a pair (one token)
-};
 
 // Max |x| and min nonzero |x| of n floats, compared as unsigned integers of their absolute
 // values' bits (the same order as for non-negative floats). A NaN compares above infinity, so it
@@ -139,25 +107,6 @@ ManyContext FillContext(const TileJob& job) {
     }
   }
   return {amax, amin, scratch, scratch + kManyTokens * kFp8Block};
-}
-
-// Whether column block kb is exact for all T tokens (see ManyContext); if so, xs ([T][kFp8Block])
-// then holds each token's x over [k_begin, k_end) times the block's multiplier m0.
-template <int T>
-inline bool ScaleFp8Block(const ManyContext& ctx, const float* const (&x)[T], int64_t kbs,
-                          int64_t kb, int64_t k_begin, int64_t k_end, float m0, float* xs) {
-  bool exact = true;
-#pragma GCC unroll 8
-  for (int i = 0; i < T; ++i) {
-    exact = exact && ctx.amax[i * kbs + kb] * m0 <= FLT_MAX &&
-            (m0 >= 1.0f || ctx.amin[i * kbs + kb] * m0 >= FLT_MIN);
-  }
-  if (!exact) return false;
-#pragma GCC unroll 8
-  for (int i = 0; i < T; ++i) {
-    for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
-  }
-  return true;
 }
 
 template <int G, int T>
@@ -613,9 +562,12 @@ void GemvMany(const TileJob& job, int64_t t0, int64_t n, const ManyContext& ctx)
 }
 
 template <int G>
-void Gemv(const TileJob& job, int64_t t0, const ManyContext& ctx) {
+void Gemv(const TileJob& job, int64_t t0, const ManyContext& ctx, bool vbmi) {
   switch (job.w->format) {
     case WeightFormat::kFP8:
+      if constexpr (G == kGroupTiles) {
+        if (vbmi) return GemvFp8GroupsVbmi(job, t0, 1, ctx);
+      }
       if constexpr (G % 4 == 0) {
         return GemvFp8Quads<G, 1>(job, t0, ctx);
       } else {
@@ -630,31 +582,31 @@ void Gemv(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   }
 }
 
-void GemvGroup(const TileJob& job, int64_t t, int64_t n, const ManyContext& ctx) {
+void GemvGroup(const TileJob& job, int64_t t, int64_t n, const ManyContext& ctx, bool vbmi) {
   switch (n) {
     case 8:
-      Gemv<8>(job, t, ctx);
+      Gemv<8>(job, t, ctx, vbmi);
       break;
     case 7:
-      Gemv<7>(job, t, ctx);
+      Gemv<7>(job, t, ctx, vbmi);
       break;
     case 6:
-      Gemv<6>(job, t, ctx);
+      Gemv<6>(job, t, ctx, vbmi);
       break;
     case 5:
-      Gemv<5>(job, t, ctx);
+      Gemv<5>(job, t, ctx, vbmi);
       break;
     case 4:
-      Gemv<4>(job, t, ctx);
+      Gemv<4>(job, t, ctx, vbmi);
       break;
     case 3:
-      Gemv<3>(job, t, ctx);
+      Gemv<3>(job, t, ctx, vbmi);
       break;
     case 2:
-      Gemv<2>(job, t, ctx);
+      Gemv<2>(job, t, ctx, vbmi);
       break;
     case 1:
-      Gemv<1>(job, t, ctx);
+      Gemv<1>(job, t, ctx, vbmi);
       break;
     default:
       break;
@@ -663,7 +615,7 @@ void GemvGroup(const TileJob& job, int64_t t, int64_t n, const ManyContext& ctx)
 
 // One token: groups of up to 8 tiles that never straddle a 128-row block (FP8's multiplier is
 // per block).
-void GemvTiles(const TileJob& job) {
+void GemvTiles(const TileJob& job, bool vbmi) {
   const ManyContext ctx = FillContext(job);
   int64_t t = job.tile_begin;
   while (t < job.tile_end) {
@@ -671,7 +623,11 @@ void GemvTiles(const TileJob& job) {
     if (t % kGroupTiles == 0 && t + 2 * kGroupTiles <= job.tile_end) {
       switch (job.w->format) {
         case WeightFormat::kFP8:
-          GemvFp8Quads<kGroupTiles, 1, 2>(job, t, ctx);
+          if (vbmi) {
+            GemvFp8GroupsVbmi(job, t, 2, ctx);
+          } else {
+            GemvFp8Quads<kGroupTiles, 1, 2>(job, t, ctx);
+          }
           break;
         case WeightFormat::kFP4:
           GemvFp4Pair(job, t);
@@ -689,7 +645,7 @@ void GemvTiles(const TileJob& job) {
     }
     const int64_t block_end = (t / 8 + 1) * 8;
     const int64_t n = (block_end < job.tile_end ? block_end : job.tile_end) - t;
-    GemvGroup(job, t, n, ctx);
+    GemvGroup(job, t, n, ctx, vbmi);
     t += n;
   }
 }
@@ -914,15 +870,22 @@ void Gemm(const TileJob& job) {
 
 }  // namespace
 
-void RunTilesAvx512(const TileJob& job) {
+namespace {
+
+void RunTiles(const TileJob& job, bool vbmi) {
   if (job.tokens == 1) {
-    GemvTiles(job);
+    GemvTiles(job, vbmi);
   } else if (job.tokens <= kGemvMaxTokens) {
     GemvManyTiles(job);
   } else {
     Gemm(job);
   }
 }
+
+}  // namespace
+
+void RunTilesAvx512(const TileJob& job) { RunTiles(job, false); }
+void RunTilesAvx512Vbmi(const TileJob& job) { RunTiles(job, true); }
 
 }  // namespace v4agent::engine::kernels
 

@@ -69,7 +69,7 @@ bool HasAvx512Bf16() {
 }
 
 const char* DotKernelName() {
-  return HasAvx512Bf16() && ActiveIsa() == Isa::kAvx512
+  return HasAvx512Bf16() && ActiveIsa() >= Isa::kAvx512
              ? "avx512-bf16"
              : "scalar emulation: this CPU has no AVX-512 BF16, use --numerics fast";
 }

@@ -14,7 +14,7 @@
 // "fast" in the tables is the numerics --numerics names (fast, the default, or fast-bf16, whose
 // kernels round activations to bf16 for vdpbf16ps: kernels/cpu/packed_matmul_dot.h).
 // Usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N]
-//                      [--isa best|avx512|avx2|scalar]
+//                      [--isa best|avx512|avx2|scalar] [--streams 1|2]
 //                      [--numerics fast|fast-bf16]
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -270,8 +270,11 @@ double TimeSgemm(const Linear& w, int64_t tokens, int threads) {
 #endif
 
 void Kernels(const Machine& m) {
-  std::printf("\n== 2. Linear kernels at V4-Flash widths (ISA %s, fast = %s numerics)\n",
-              kernels::IsaName(kernels::ActiveIsa()), NumericsName(g_fast));
+  std::printf(
+      "\n== 2. Linear kernels at V4-Flash widths (ISA %s, %d stream%s per thread in the "
+      "one-token GEMV, fast = %s numerics)\n",
+      kernels::IsaName(kernels::ActiveIsa()), kernels::GemvTwoStreams() ? 2 : 1,
+      kernels::GemvTwoStreams() ? "s" : "", NumericsName(g_fast));
   struct Case {
     const char* what;
     WeightFormat f;
@@ -474,12 +477,13 @@ void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& 
     params = fast->DecodeWeightParams();
     if (threads == 1) {
       std::printf(
-          "fast = %s numerics: %.2f GiB repacked in %.1f s (%s); a decode token reads %.3f GB "
-          "of weights, %.2f G multiply-adds\n",
+          "fast = %s numerics: %.2f GiB repacked in %.1f s (%s, %d stream%s per thread); a "
+          "decode token reads %.3f GB of weights, %.2f G multiply-adds\n",
           NumericsName(g_fast), fast->packed_bytes() / double(1 << 30), fast->pack_seconds(),
           g_fast == Numerics::kFastBf16 ? kernels::DotKernelName()
                                         : kernels::IsaName(kernels::ActiveIsa()),
-          bytes / 1e9, params / 1e9);
+          kernels::GemvTwoStreams() ? 2 : 1, kernels::GemvTwoStreams() ? "s" : "", bytes / 1e9,
+          params / 1e9);
     }
     fast_decode[threads] = Decode(*fast, decode_tokens, 5, &rb, threads);
     if (threads == 2) {
@@ -549,6 +553,14 @@ int main(int argc, char** argv) {
         return 2;
       }
       g_fast = *n;
+    } else if (a == "--streams" && i + 1 < argc) {
+      // What the one-token GEMV's second memory stream is worth: 1 reads one group at a time.
+      const std::string s = argv[++i];
+      if (s != "1" && s != "2") {
+        std::fprintf(stderr, "--streams: expected 1 or 2, got '%s'\n", s.c_str());
+        return 2;
+      }
+      kernels::SetGemvTwoStreams(s == "2");
     } else if (a == "--isa" && i + 1 < argc) {
       // The fallbacks' speed on this machine: what a CPU without AVX-512 gets.
       const std::string isa = argv[++i];
@@ -566,7 +578,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_kernels [--model DIR] [--no-kernels] [--decode-tokens N] "
-                   "[--isa best|avx512|avx2|scalar] [--numerics fast|fast-bf16]\n");
+                   "[--isa best|avx512|avx2|scalar] [--streams 1|2] [--numerics fast|fast-bf16]\n");
       return 2;
     }
   }

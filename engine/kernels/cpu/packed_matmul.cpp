@@ -13,6 +13,7 @@ namespace v4agent::engine::kernels {
 namespace {
 
 std::atomic<int> g_forced{-1};
+std::atomic<bool> g_two_streams{true};
 
 }  // namespace
 
@@ -53,6 +54,9 @@ Isa ActiveIsa() {
 void ForceIsa(Isa isa) {
   g_forced.store(static_cast<int>(std::min(isa, DetectIsa())), std::memory_order_relaxed);
 }
+
+void SetGemvTwoStreams(bool on) { g_two_streams.store(on, std::memory_order_relaxed); }
+bool GemvTwoStreams() { return g_two_streams.load(std::memory_order_relaxed); }
 
 // The oracle the vector kernels must match bit for bit: each tile's weights as fp32 (FP4: the
 // e2m1 values and the block scales apart), then for each token and row the sums in the order

@@ -23,6 +23,11 @@ Isa DetectIsa();
 Isa ActiveIsa();
 // Forces an instruction set (clamped to what the CPU supports): tests of the fallbacks.
 void ForceIsa(Isa isa);
+// Whether the AVX-512 one-token GEMV reads two whole groups side by side as two memory streams
+// (the default) or one group at a time. The bits are the same either way; the switch exists so
+// that `bench_kernels --streams 1` can measure what the second stream is worth.
+void SetGemvTwoStreams(bool on);
+bool GemvTwoStreams();
 
 // y[t * y_stride + (o - row_begin)] = sum_k W[o][k] * x[t * x_stride + k], for rows
 // o in [row_begin, row_end) and t < tokens. row_begin must be a multiple of 16 (a tile).

@@ -617,10 +617,11 @@ void GemvGroup(const TileJob& job, int64_t t, int64_t n, const ManyContext& ctx,
 // per block).
 void GemvTiles(const TileJob& job, bool vbmi) {
   const ManyContext ctx = FillContext(job);
+  const bool two_streams = GemvTwoStreams();
   int64_t t = job.tile_begin;
   while (t < job.tile_end) {
     // Two whole groups as two streams (both full, so they share one step stride).
-    if (t % kGroupTiles == 0 && t + 2 * kGroupTiles <= job.tile_end) {
+    if (two_streams && t % kGroupTiles == 0 && t + 2 * kGroupTiles <= job.tile_end) {
       switch (job.w->format) {
         case WeightFormat::kFP8:
           if (vbmi) {

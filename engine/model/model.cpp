@@ -536,10 +536,14 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   // Grouped output projection: group g's heads through its R_o rows of wo_a, then wo_b.
   const int64_t G = c.o_groups, Ro = c.o_lora_rank, gin = c.heads_per_group * hd;
   std::vector<float> z(T * G * Ro);
+  // All groups in one parallel region: a region per group cost a wake-up and an end-of-region
+  // wait each, 8 per layer on every decode step.
+  std::vector<k::MatMulJob> groups;
   for (int64_t g = 0; g < G; ++g) {
-    k::MatMulRows(aw.wo_a, g * Ro, (g + 1) * Ro, o.data() + g * gin, H * hd, T, z.data() + g * Ro,
-                  G * Ro, pool);
+    groups.push_back(
+        {&aw.wo_a, o.data() + g * gin, T, z.data() + g * Ro, g * Ro, (g + 1) * Ro, H * hd, G * Ro});
   }
+  k::MatMulBatch(groups, pool);
   out.assign(T * D, 0.0f);
   k::MatMul(aw.wo_b, z.data(), T, out.data(), pool);
 }

@@ -203,6 +203,47 @@ TEST(PackedKernelEdgeTest, Fp8ExtremeActivationsKeepTheOrder) {
   }
 }
 
+// Several products in one region (PackedMatMulBatch), as the grouped output projection runs
+// them: row ranges of one matrix that do not start on a group (160 rows each), each reading
+// its own slice of a wider input, writing into a wider output, beside a whole matrix. Every
+// output must be PackedMatMul's bits for that range alone, at 1 and 2 threads.
+TEST(PackedKernelEdgeTest, BatchOfRowRangesIsEachRangeAlone) {
+  constexpr int64_t kGroups = 4, kRows = 160, kIn = 256;
+  for (WeightFormat f : {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16}) {
+    auto wo = RandomLinear(f, kGroups * kRows, kIn, 21);
+    auto whole = RandomLinear(f, 300, kIn, 22);
+    auto pw = kernels::PackLinear(wo->linear);
+    auto ph = kernels::PackLinear(whole->linear);
+    ASSERT_TRUE(pw.ok() && ph.ok());
+    for (int64_t tokens : {1, 3}) {
+      const auto x = RandomX(tokens, kGroups * kIn, 23);  // group g reads columns g * kIn...
+      const auto xh = RandomX(tokens, kIn, 24);
+      std::vector<float> want(static_cast<size_t>(tokens * kGroups * kRows));
+      for (int64_t g = 0; g < kGroups; ++g) {
+        kernels::PackedMatMul(*pw, g * kRows, (g + 1) * kRows, x.data() + g * kIn, kGroups * kIn,
+                              tokens, want.data() + g * kRows, kGroups * kRows, nullptr);
+      }
+      std::vector<float> want_h(static_cast<size_t>(tokens * 300));
+      kernels::PackedMatMul(*ph, 0, 300, xh.data(), kIn, tokens, want_h.data(), 300, nullptr);
+      for (int threads : {1, 2}) {
+        ThreadPool pool(threads);
+        std::vector<float> got(want.size(), -1.0f), got_h(want_h.size(), -1.0f);
+        std::vector<kernels::PackedProduct> products;
+        for (int64_t g = 0; g < kGroups; ++g) {
+          products.push_back({&*pw, x.data() + g * kIn, tokens, got.data() + g * kRows, g * kRows,
+                              (g + 1) * kRows, kGroups * kIn, kGroups * kRows});
+        }
+        products.push_back({&*ph, xh.data(), tokens, got_h.data()});
+        kernels::PackedMatMulBatch(products.data(), static_cast<int64_t>(products.size()), &pool);
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * 4))
+            << FormatName(f) << ", " << tokens << " tokens, " << threads << " threads";
+        EXPECT_EQ(0, std::memcmp(got_h.data(), want_h.data(), want_h.size() * 4))
+            << FormatName(f) << ", " << tokens << " tokens, " << threads << " threads";
+      }
+    }
+  }
+}
+
 TEST(PackedKernelEdgeTest, MalformedWeightsAreErrorsNamingTheTensor) {
   {
     auto w = RandomLinear(WeightFormat::kFP8, 130, 140, 1);

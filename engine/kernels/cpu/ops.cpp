@@ -75,10 +75,15 @@ void MatMulBatch(std::span<const MatMulJob> jobs, ThreadPool* pool) {
   std::vector<PackedProduct> packed;
   for (const MatMulJob& j : jobs) {
     if (j.w->packed == nullptr) {
-      for (const MatMulJob& k : jobs) MatMul(*k.w, k.x, k.tokens, k.y, pool);
+      for (const MatMulJob& k : jobs) {
+        const int64_t row_end = k.row_end < 0 ? k.w->out : k.row_end;
+        MatMulRows(*k.w, k.row_begin, row_end, k.x, k.x_stride > 0 ? k.x_stride : k.w->in, k.tokens,
+                   k.y, k.y_stride > 0 ? k.y_stride : row_end - k.row_begin, pool);
+      }
       return;
     }
-    packed.push_back(PackedProduct{j.w->packed, j.x, j.tokens, j.y});
+    packed.push_back(PackedProduct{j.w->packed, j.x, j.tokens, j.y, j.row_begin, j.row_end,
+                                   j.x_stride, j.y_stride});
   }
   PackedMatMulBatch(packed.data(), static_cast<int64_t>(packed.size()), pool);
 }

@@ -33,6 +33,9 @@ struct MatMulJob {
   const float* x;
   int64_t tokens;
   float* y;
+  // As in MatMulRows; by default the whole matrix, x: [tokens, W.in], y: [tokens, W.out].
+  int64_t row_begin = 0, row_end = -1;  // -1: W.out
+  int64_t x_stride = 0, y_stride = 0;   // 0: W.in, and row_end - row_begin
 };
 void MatMulBatch(std::span<const MatMulJob> jobs, ThreadPool* pool);
 // Rows [row_begin, row_end) of W only, into y[t, 0 .. row_end-row_begin) with row stride

@@ -127,17 +127,29 @@ void RunTiles(Isa isa, const TileJob& job) {
   }
 }
 
-int64_t GroupsOf(const PackedLinear& w) { return (w.tiles + kGroupTiles - 1) / kGroupTiles; }
-
 }  // namespace
 
 void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool) {
+  // Product i's tiles, and its groups (counted from tile 0, as in PackedMatMul) numbered
+  // [first[i], first[i + 1]) across all products.
+  struct Span {
+    int64_t row_begin, row_end, tile_begin, tile_end, group_begin;
+  };
+  std::vector<Span> spans(static_cast<size_t>(count));
   std::vector<int64_t> first(static_cast<size_t>(count + 1), 0);
   int64_t macs = 0;
   for (int64_t i = 0; i < count; ++i) {
-    const PackedLinear& w = *products[i].w;
-    first[i + 1] = first[i] + GroupsOf(w);
-    macs += w.out * w.in * products[i].tokens;
+    const PackedProduct& p = products[i];
+    Span& s = spans[i];
+    s.row_begin = p.row_begin;
+    s.row_end = p.row_end < 0 ? p.w->out : p.row_end;
+    V4_CHECK(s.row_begin % kTileRows == 0 && s.row_begin <= s.row_end && s.row_end <= p.w->out);
+    s.tile_begin = s.row_begin / kTileRows;
+    s.tile_end = (s.row_end + kTileRows - 1) / kTileRows;
+    s.group_begin = s.tile_begin / kGroupTiles;
+    const int64_t group_end = (s.tile_end + kGroupTiles - 1) / kGroupTiles;
+    first[i + 1] = first[i] + (s.tile_end > s.tile_begin ? group_end - s.group_begin : 0);
+    macs += (s.row_end - s.row_begin) * p.w->in * p.tokens;
   }
   const Isa isa = ActiveIsa();
   auto run = [&](size_t b, size_t e) {
@@ -146,9 +158,12 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
       const int64_t ge = std::min<int64_t>(static_cast<int64_t>(e), first[i + 1]) - first[i];
       if (gb >= ge) continue;
       const PackedProduct& p = products[i];
+      const Span& s = spans[i];
       const PackedLinear& w = *p.w;
-      RunTiles(isa, TileJob{&w, gb * kGroupTiles, std::min(w.tiles, ge * kGroupTiles), w.out, 0,
-                            p.x, w.in, p.tokens, p.y, w.out});
+      RunTiles(isa, TileJob{&w, std::max(s.tile_begin, (s.group_begin + gb) * kGroupTiles),
+                            std::min(s.tile_end, (s.group_begin + ge) * kGroupTiles), s.row_end,
+                            s.row_begin, p.x, p.x_stride > 0 ? p.x_stride : w.in, p.tokens, p.y,
+                            p.y_stride > 0 ? p.y_stride : s.row_end - s.row_begin});
     }
   };
   const size_t total = static_cast<size_t>(first[count]);

@@ -36,13 +36,18 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
 
 // Several whole products y = W x (x: [tokens, W.in], y: [tokens, W.out]) in one parallel
 // region: threads take groups of tiles from all of them, so a layer's small matrices (an
-// MoE's experts in decode) cost one wake-up and one wait instead of one per matrix. Each
-// output is computed exactly as PackedMatMul computes it.
+// MoE's experts in decode, the grouped output projection's groups) cost one wake-up and one
+// wait instead of one per matrix. Each output is computed exactly as PackedMatMul computes it.
+// By default a product is the whole matrix with x: [tokens, W.in] and y: [tokens, W.out];
+// rows [row_begin, row_end) (row_begin a multiple of 16) with other strides are PackedMatMul's
+// arguments of the same names.
 struct PackedProduct {
   const PackedLinear* w;
   const float* x;
   int64_t tokens;
   float* y;
+  int64_t row_begin = 0, row_end = -1;  // -1: W.out
+  int64_t x_stride = 0, y_stride = 0;   // 0: W.in, and row_end - row_begin
 };
 void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool);
 

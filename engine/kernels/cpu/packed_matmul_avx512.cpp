@@ -44,12 +44,6 @@ inline __m512 Fp8Raw(const uint8_t* p) {
                                               _mm512_set1_epi32(static_cast<int>(0x87F00000u))));
 }
 
-// 16 UE8M0 bytes as floats 2^(e - 127) (0 for e = 0).
-inline __m512 Ue8m0(const uint8_t* p) {
-  const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
-}
-
 // 16 FP4 bytes (one k pair of a tile's 16 rows) as the e2m1 values of the even and the odd k.
 inline void Fp4Pair(const uint8_t* p, __m512 table, __m512* even, __m512* odd) {
   const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -212,8 +206,6 @@ void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   static_assert(S == 1 || (S == 2 && T == 1 && G == kGroupTiles));
   constexpr int H = G / 4;
   const PackedLinear& w = *job.w;
-  const int64_t in = w.in, kbs = w.k_blocks();
-  const float* mult = reinterpret_cast<const float*>(w.scales.data());
   const uint8_t* base[S];
   float* xs[S];
 #pragma GCC unroll 2
@@ -237,37 +229,12 @@ void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
     }
   }
   const int64_t stride = w.StepStride(t0);
-  for (int64_t kb = 0; kb < kbs; ++kb) {
-    const int64_t k_begin = kb * kFp8Block;
-    const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
-    float m0[S];
-    bool exact[S], all = true;
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) {
-      m0[s] = mult[(t0 + s * kGroupTiles) * kbs + kb];
-      exact[s] = ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0[s], xs[s]);
-      all = all && exact[s];
-    }
-    if (all) {
-      for (int64_t k = k_begin; k < k_end; ++k) {
-#pragma GCC unroll 2
-        for (int s = 0; s < S; ++s) {
-          QuadsExactStep<H, T>(base[s] + k * stride, stride, xs[s] + (k - k_begin), acc[s]);
-        }
-      }
-      continue;
-    }
-    // One group at a time; only a group whose x * multiplier may round multiplies the weights.
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) {
-      if (exact[s]) {
-        for (int64_t k = k_begin; k < k_end; ++k) {
-          QuadsExactStep<H, T>(base[s] + k * stride, stride, xs[s] + (k - k_begin), acc[s]);
-        }
-        continue;
-      }
-      const __m512 m = _mm512_set1_ps(m0[s]);
-      for (int64_t k = k_begin; k < k_end; ++k) {
+  Fp8Blocks<S, T>(
+      job, t0, ctx, x, xs,
+      [&](int s, int64_t k, const float* xs_k) __attribute__((always_inline)) {
+        QuadsExactStep<H, T>(base[s] + k * stride, stride, xs_k, acc[s]);
+      },
+      [&](int s, int64_t k, __m512 m) __attribute__((always_inline)) {
 #pragma GCC unroll 8
         for (int h = 0; h < H; ++h) {
           __m512 q[4];
@@ -283,9 +250,7 @@ void GemvFp8Quads(const TileJob& job, int64_t t0, const ManyContext& ctx) {
             }
           }
         }
-      }
-    }
-  }
+      });
   // Back to row order, once per group.
   alignas(64) float lanes[4][kTileRows];
   alignas(64) float rows[4 * kTileRows];

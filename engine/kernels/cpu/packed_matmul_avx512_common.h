@@ -1,6 +1,7 @@
-// What the two AVX-512 kernel files (packed_matmul_avx512.cpp, and
-// packed_matmul_avx512_vbmi.cpp for CPUs with VBMI and GFNI) share: the prefetch of a group's
-// stream, the tile store and the FP8 block context of the one-token GEMV. Included only after
+// What the AVX-512 kernel files (packed_matmul_avx512.cpp; packed_matmul_avx512_vbmi.cpp for
+// CPUs with VBMI and GFNI; packed_matmul_dot_avx512.cpp for AVX-512 BF16) share: the prefetch
+// of a group's stream, the tile store, the UE8M0 scale conversion, and the FP8 block context of
+// the one-token GEMV. Included only after
 // the including file's target pragma, so each file compiles these with its own instruction set;
 // the functions sit in an unnamed namespace so that the linker can never hand the plain AVX-512
 // file a copy compiled with VBMI (which would fault on a CPU without it). Nothing from the
@@ -44,6 +45,12 @@ __attribute__((always_inline)) inline void Prefetch(const uint8_t* at, int64_t b
   for (int64_t off = 64; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
 }
 
+// 16 UE8M0 bytes as floats 2^(e - 127) (0 for e = 0).
+inline __m512 Ue8m0(const uint8_t* p) {
+  const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+
 inline void Store(const TileJob& job, int64_t tile, int64_t tok, __m512 acc) {
   const int64_t r0 = tile * kTileRows;
   float* dst = job.y + tok * job.y_stride + (r0 - job.row_origin);
@@ -72,6 +79,51 @@ inline bool ScaleFp8Block(const ManyContext& ctx, const float* const (&x)[T], in
     for (int64_t k = k_begin; k < k_end; ++k) xs[i * kFp8Block + (k - k_begin)] = x[i][k] * m0;
   }
   return true;
+}
+
+// The column-block loop of an FP8 GEMV over S groups (group s at t0 + 8 s) for T tokens, shared
+// by the kernels that convert FP8 differently. Per 128-column block: when x times every group's
+// multiplier is exact (ScaleFp8Block), the groups take their steps side by side on the scaled
+// x; otherwise one group at a time, an exact one on its scaled x and the others with their
+// weights times the multiplier, on x itself. exact_step(s, k, xs_k): group s's step k, token
+// i's scaled x at xs_k[i * kFp8Block]; scaled_step(s, k, m): group s's step k, weights times m.
+template <int S, int T, class ExactStep, class ScaledStep>
+__attribute__((always_inline)) inline void Fp8Blocks(const TileJob& job, int64_t t0,
+                                                     const ManyContext& ctx,
+                                                     const float* const (&x)[T],
+                                                     float* const (&xs)[S], ExactStep exact_step,
+                                                     ScaledStep scaled_step) {
+  const PackedLinear& w = *job.w;
+  const int64_t in = w.in, kbs = w.k_blocks();
+  const float* mult = reinterpret_cast<const float*>(w.scales.data());
+  for (int64_t kb = 0; kb < kbs; ++kb) {
+    const int64_t k_begin = kb * kFp8Block;
+    const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
+    float m0[S];
+    bool exact[S], all = true;
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+      m0[s] = mult[(t0 + s * kGroupTiles) * kbs + kb];
+      exact[s] = ScaleFp8Block<T>(ctx, x, kbs, kb, k_begin, k_end, m0[s], xs[s]);
+      all = all && exact[s];
+    }
+    if (all) {
+      for (int64_t k = k_begin; k < k_end; ++k) {
+#pragma GCC unroll 2
+        for (int s = 0; s < S; ++s) exact_step(s, k, xs[s] + (k - k_begin));
+      }
+      continue;
+    }
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+      if (exact[s]) {
+        for (int64_t k = k_begin; k < k_end; ++k) exact_step(s, k, xs[s] + (k - k_begin));
+        continue;
+      }
+      const __m512 m = _mm512_set1_ps(m0[s]);
+      for (int64_t k = k_begin; k < k_end; ++k) scaled_step(s, k, m);
+    }
+  }
 }
 
 }  // namespace

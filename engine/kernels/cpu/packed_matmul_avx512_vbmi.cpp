@@ -107,8 +107,6 @@ template <int S>
 void GemvFp8Vbmi(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   constexpr int G = kGroupTiles;
   const PackedLinear& w = *job.w;
-  const int64_t in = w.in, kbs = w.k_blocks();
-  const float* mult = reinterpret_cast<const float*>(w.scales.data());
   const Converter cv;
   const uint8_t* base[S];
   float* xs[S];
@@ -126,45 +124,16 @@ void GemvFp8Vbmi(const TileJob& job, int64_t t0, const ManyContext& ctx) {
   }
   const __m512 one = _mm512_set1_ps(1.0f);
   const int64_t stride = w.StepStride(t0);
-  for (int64_t kb = 0; kb < kbs; ++kb) {
-    const int64_t k_begin = kb * kFp8Block;
-    const int64_t k_end = k_begin + kFp8Block < in ? k_begin + kFp8Block : in;
-    float m0[S];
-    bool exact[S], all = true;
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) {
-      m0[s] = mult[(t0 + s * G) * kbs + kb];
-      exact[s] = ScaleFp8Block<1>(ctx, x, kbs, kb, k_begin, k_end, m0[s], xs[s]);
-      all = all && exact[s];
-    }
-    if (all) {
-      for (int64_t k = k_begin; k < k_end; ++k) {
-#pragma GCC unroll 2
-        for (int s = 0; s < S; ++s) {
-          const uint8_t* step = base[s] + k * stride;
-          Prefetch(step, stride);
-          GroupStep<false>(cv, step, _mm512_set1_ps(xs[s][k - k_begin]), one, acc[s]);
-        }
-      }
-      continue;
-    }
-    // One group at a time; only a group whose x * multiplier may round multiplies the weights.
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) {
-      if (exact[s]) {
-        for (int64_t k = k_begin; k < k_end; ++k) {
-          const uint8_t* step = base[s] + k * stride;
-          Prefetch(step, stride);
-          GroupStep<false>(cv, step, _mm512_set1_ps(xs[s][k - k_begin]), one, acc[s]);
-        }
-        continue;
-      }
-      const __m512 m = _mm512_set1_ps(m0[s]);
-      for (int64_t k = k_begin; k < k_end; ++k) {
+  Fp8Blocks<S, 1>(
+      job, t0, ctx, x, xs,
+      [&](int s, int64_t k, const float* xs_k) __attribute__((always_inline)) {
+        const uint8_t* step = base[s] + k * stride;
+        Prefetch(step, stride);
+        GroupStep<false>(cv, step, _mm512_set1_ps(*xs_k), one, acc[s]);
+      },
+      [&](int s, int64_t k, __m512 m) __attribute__((always_inline)) {
         GroupStep<true>(cv, base[s] + k * stride, _mm512_set1_ps(x[0][k]), m, acc[s]);
-      }
-    }
-  }
+      });
 #pragma GCC unroll 2
   for (int s = 0; s < S; ++s) {
 #pragma GCC unroll 8

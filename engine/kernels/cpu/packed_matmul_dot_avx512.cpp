@@ -19,6 +19,7 @@
 
 #include <cstdint>
 
+#include "engine/kernels/cpu/packed_matmul_avx512_common.h"
 #include "engine/kernels/cpu/packed_matmul_dot.h"
 #include "engine/kernels/cpu/scratch.h"
 
@@ -39,30 +40,8 @@ alignas(64) constexpr uint16_t kE2m1Bf16[32] = {
     0xBFC0, 0xC000, 0xC040, 0xC080, 0xC0C0, 0x0000, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040,
     0x4080, 0x40C0, 0x8000, 0xBF00, 0xBF80, 0xBFC0, 0xC000, 0xC040, 0xC080, 0xC0C0};
 
-inline void Prefetch(const uint8_t* at, int64_t bytes) {
-  const char* p = reinterpret_cast<const char*>(at + kGemvPrefetchBytes);
-  _mm_prefetch(p, _MM_HINT_T0);
-  for (int64_t off = 64; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-}
-
 inline __m512 Dot(__m512 acc, __m512i w, uint32_t pair) {
   return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_set1_epi32(static_cast<int>(pair)));
-}
-
-inline __m512 Ue8m0(const uint8_t* p) {
-  const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
-}
-
-inline void Store(const TileJob& job, int64_t tile, int64_t tok, __m512 acc) {
-  const int64_t r0 = tile * kTileRows;
-  float* dst = job.y + tok * job.y_stride + (r0 - job.row_origin);
-  const int64_t valid = job.row_end - r0;
-  if (valid >= kTileRows) {
-    _mm512_storeu_ps(dst, acc);
-  } else {
-    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << valid) - 1), acc);
-  }
 }
 
 // G tiles of one group (tile g's step 64 bytes after tile g - 1's) for tokens [i0, i0 + T).

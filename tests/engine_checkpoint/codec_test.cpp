@@ -1,8 +1,10 @@
 // Codecs bit-for-bit against DeepSeek's reference vectors (tests/goldens/codec).
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "common/json.h"
 #include "engine/checkpoint/safetensors.h"
@@ -132,6 +134,47 @@ TEST(CodecTest, BlockDequantization) {
     uint8_t code = c % 2 == 0 ? byte & 0xF : byte >> 4;
     EXPECT_EQ(frow[c], quant::E2M1ToFloat(code) * std::ldexp(1.0f, fs[2 + c / 32] - 127));
   }
+}
+
+// FloatToE2M1 by its definition: the nearest e2m1 value, the even code on a tie.
+uint8_t NearestE2m1(float x) {
+  const uint8_t sign = std::signbit(x) ? 8 : 0;
+  const float a = std::fabs(x);
+  if (std::isnan(a) || a >= 6.0f) return sign | 7;
+  int best = 0;
+  for (int c = 1; c < 8; ++c) {
+    const float d = std::fabs(a - quant::E2M1ToFloat(static_cast<uint8_t>(c)));
+    const float bd = std::fabs(a - quant::E2M1ToFloat(static_cast<uint8_t>(best)));
+    if (d < bd || (d == bd && c % 2 == 0)) best = c;
+  }
+  return sign | static_cast<uint8_t>(best);
+}
+
+TEST(CodecTest, E2m1RoundsToNearestEvenOnTies) {
+  // Every midpoint, the floats a few ulps either side of it, and a stride through all floats
+  // up to 8, both signs; then infinities and NaN.
+  std::vector<float> probes;
+  for (float m : {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 6.0f}) {
+    float lo = m, hi = m;
+    for (int i = 0; i < 4; ++i) {
+      lo = std::nextafter(lo, 0.0f);
+      hi = std::nextafter(hi, 8.0f);
+      probes.insert(probes.end(), {lo, hi});
+    }
+    probes.push_back(m);
+  }
+  for (uint32_t b = 0; b <= Bits(8.0f); b += 997) probes.push_back(std::bit_cast<float>(b));
+  for (float p : probes) {
+    for (float v : {p, -p}) {
+      ASSERT_EQ(quant::FloatToE2M1(v), NearestE2m1(v)) << v;
+    }
+  }
+  EXPECT_EQ(quant::FloatToE2M1(0.25f), 0);
+  EXPECT_EQ(quant::FloatToE2M1(0.75f), 2);
+  EXPECT_EQ(quant::FloatToE2M1(-5.0f), 8 | 6);
+  EXPECT_EQ(quant::FloatToE2M1(INFINITY), 7);
+  EXPECT_EQ(quant::FloatToE2M1(-INFINITY), 15);
+  EXPECT_EQ(quant::FloatToE2M1(NAN), 7);
 }
 
 TEST(CodecTest, Bf16RoundTrip) {

@@ -93,8 +93,16 @@ Result<ModelFingerprint> Model::Fingerprint() const {
 }
 
 uint64_t Model::DecodeWeightBytes() const {
-  // One embedding row besides the matrices.
-  uint64_t bytes = weights_->embed.StorageBytes() / static_cast<uint64_t>(weights_->embed.out);
+  // One embedding row besides the matrices, and the fp32 mHC mixing matrices of every
+  // sublayer and of the head (1.5 MiB per sublayer at Flash widths, 0.6% of a token's bytes).
+  const ModelWeights& w = *weights_;
+  uint64_t bytes = w.embed.StorageBytes() / static_cast<uint64_t>(w.embed.out);
+  auto mix = [&](const HcParams& p) { bytes += p.fn.size() * sizeof(float); };
+  for (const BlockWeights& b : w.layers) {
+    mix(b.hc_attn);
+    mix(b.hc_ffn);
+  }
+  mix(w.hc_head);
   ForEachDecodeMatrix([&](const Linear& l, int64_t times) {
     bytes += l.StorageBytes() * static_cast<uint64_t>(times);
   });
@@ -221,22 +229,28 @@ void HcPre(const ModelConfig& c, const HcParams& p, const float* x, float* a, fl
   }
   for (int64_t i = 0; i < hc * hc; ++i) comb[i] = mu[2 * hc + i] * p.scale[2] + p.base[2 * hc + i];
   k::SinkhornInPlace(comb, hc, c.hc_sinkhorn_iters, hc_eps);
-  for (int64_t d = 0; d < D; ++d) {
-    float s = 0;
-    for (int64_t j = 0; j < hc; ++j) s += pre[j] * x[j * D + d];
-    a[d] = s;
+  // Streams in the outer loop, so the inner loop vectorizes; each a[d] still sums from 0 in
+  // stream order, the same bits (contraction is off project-wide).
+  std::fill(a, a + D, 0.0f);
+  for (int64_t j = 0; j < hc; ++j) {
+    const float w = pre[j], *xj = x + j * D;
+    for (int64_t d = 0; d < D; ++d) a[d] += w * xj[d];
   }
 }
 
-// X_new[k] = post_k * o + sum_j comb[j][k] * X_old[j].
+// X_new[k] = post_k * o + sum_j comb[j][k] * X_old[j]; the sum over j in the outer loop, as in
+// HcPre.
 void HcPost(const ModelConfig& c, const float* o, const float* post, const float* comb, float* x) {
   const int64_t hc = c.hc_mult, D = c.hidden_size;
-  std::vector<float> old(x, x + hc * D);
+  thread_local std::vector<float> old;
+  old.assign(x, x + hc * D);
   for (int64_t kk = 0; kk < hc; ++kk) {
-    for (int64_t d = 0; d < D; ++d) {
-      float s = post[kk] * o[d];
-      for (int64_t j = 0; j < hc; ++j) s += comb[j * hc + kk] * old[j * D + d];
-      x[kk * D + d] = s;
+    float* xk = x + kk * D;
+    const float p = post[kk];
+    for (int64_t d = 0; d < D; ++d) xk[d] = p * o[d];
+    for (int64_t j = 0; j < hc; ++j) {
+      const float w = comb[j * hc + kk], *oj = old.data() + j * D;
+      for (int64_t d = 0; d < D; ++d) xk[d] += w * oj[d];
     }
   }
 }
@@ -354,12 +368,22 @@ void Model::Attention(const BlockWeights& w, const RowPlaces& places, int64_t T,
   std::vector<k::RopeAngles> angles(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) k::ComputeRopeAngles(freqs, places.positions[t], &angles[t]);
   // Query heads and indexer heads, each independent of the others: split over the threads.
+  // An indexer head (rotation, Hadamard transform, FP4 rounding) costs about twice a query
+  // head (a norm and a rotation), so the two kinds alternate, as many pairs as the smaller
+  // kind has, and every range holds a like mix: with query heads first and indexer heads last
+  // one thread took all the indexer heads and the other waited for it.
   float* const qd = q.data();  // thread_local: a worker naming q would get its own, empty
   const int64_t heads = H + (iwts ? HI : 0);
+  const int64_t pairs = iwts ? std::min(H, HI) : 0;
+  auto head_of = [&](int64_t r) {
+    if (r < 2 * pairs) return r % 2 == 0 ? r / 2 : H + r / 2;
+    return r - pairs + (H > pairs ? 0 : H);
+  };
   const float wscale = 1.0f / std::sqrt(static_cast<float>(dI)) / std::sqrt(static_cast<float>(HI));
-  pool->ParallelFor(static_cast<size_t>(T * heads), ChunkFor(2 * hd, 16), [&](size_t b, size_t e) {
+  pool->ParallelFor(static_cast<size_t>(T * heads), ChunkFor(4 * hd, 8), [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {
-      const int64_t t = static_cast<int64_t>(i) / heads, h = static_cast<int64_t>(i) % heads;
+      const int64_t t = static_cast<int64_t>(i) / heads;
+      const int64_t h = head_of(static_cast<int64_t>(i) % heads);
       if (h < H) {
         float* qh = qd + (t * H + h) * hd;
         k::RmsNorm(qh, nullptr, hd, eps, qh);

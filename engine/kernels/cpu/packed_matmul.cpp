@@ -127,14 +127,25 @@ void RunTiles(Isa isa, const TileJob& job) {
   }
 }
 
+// Threads take whole units of groups. With one token a unit is two groups, so that a thread's
+// share can always be read as two streams (GemvTiles); with more tokens the tile kernels take
+// one group at a time and a unit is one group.
+int64_t UnitGroups(const PackedProduct* products, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    if (products[i].tokens != 1) return 1;
+  }
+  return 2;
+}
+
 }  // namespace
 
 void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool) {
-  // Product i's tiles, and its groups (counted from tile 0, as in PackedMatMul) numbered
-  // [first[i], first[i + 1]) across all products.
+  // Product i's tiles, and its units of groups (groups counted from tile 0, as in
+  // PackedMatMul) numbered [first[i], first[i + 1]) across all products.
   struct Span {
     int64_t row_begin, row_end, tile_begin, tile_end, group_begin;
   };
+  const int64_t unit = UnitGroups(products, count);
   std::vector<Span> spans(static_cast<size_t>(count));
   std::vector<int64_t> first(static_cast<size_t>(count + 1), 0);
   int64_t macs = 0;
@@ -148,7 +159,8 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
     s.tile_end = (s.row_end + kTileRows - 1) / kTileRows;
     s.group_begin = s.tile_begin / kGroupTiles;
     const int64_t group_end = (s.tile_end + kGroupTiles - 1) / kGroupTiles;
-    first[i + 1] = first[i] + (s.tile_end > s.tile_begin ? group_end - s.group_begin : 0);
+    const int64_t groups = s.tile_end > s.tile_begin ? group_end - s.group_begin : 0;
+    first[i + 1] = first[i] + (groups + unit - 1) / unit;
     macs += (s.row_end - s.row_begin) * p.w->in * p.tokens;
   }
   const Isa isa = ActiveIsa();
@@ -160,8 +172,9 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
       const PackedProduct& p = products[i];
       const Span& s = spans[i];
       const PackedLinear& w = *p.w;
-      RunTiles(isa, TileJob{&w, std::max(s.tile_begin, (s.group_begin + gb) * kGroupTiles),
-                            std::min(s.tile_end, (s.group_begin + ge) * kGroupTiles), s.row_end,
+      RunTiles(isa, TileJob{&w, std::max(s.tile_begin, (s.group_begin + gb * unit) * kGroupTiles),
+                            std::min(s.tile_end, (s.group_begin + ge * unit) * kGroupTiles),
+                            s.row_end,
                             s.row_begin, p.x, p.x_stride > 0 ? p.x_stride : w.in, p.tokens, p.y,
                             p.y_stride > 0 ? p.y_stride : s.row_end - s.row_begin});
     }
@@ -183,10 +196,12 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
   // Threads take whole groups of kGroupTiles tiles (counted from tile 0, as the packed
   // layout interleaves them), so no cache line of a group's stream is read by two threads.
   const int64_t group_begin = tile_begin / kGroupTiles;
+  const PackedProduct self{&w, x, tokens, y};
+  const int64_t unit = UnitGroups(&self, 1);
   auto run = [&](size_t b, size_t e) {
     TileJob job{&w,
-                std::max(tile_begin, (group_begin + static_cast<int64_t>(b)) * kGroupTiles),
-                std::min(tile_end, (group_begin + static_cast<int64_t>(e)) * kGroupTiles),
+                std::max(tile_begin, (group_begin + static_cast<int64_t>(b) * unit) * kGroupTiles),
+                std::min(tile_end, (group_begin + static_cast<int64_t>(e) * unit) * kGroupTiles),
                 row_end,
                 row_begin,
                 x,
@@ -199,11 +214,12 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
   const int64_t tiles = tile_end - tile_begin;
   // Waking the other threads costs microseconds: split only work that dwarfs that.
   const int64_t macs = tiles * kTileRows * w.in * tokens;
+  const int64_t groups = (tile_end + kGroupTiles - 1) / kGroupTiles - group_begin;
+  const size_t units = static_cast<size_t>((groups + unit - 1) / unit);
   if (pool == nullptr || pool->num_threads() == 1 || tiles < 2 || macs < (1 << 17)) {
-    run(0, static_cast<size_t>((tile_end + kGroupTiles - 1) / kGroupTiles - group_begin));
+    run(0, units);
   } else {
-    const int64_t groups = (tile_end + kGroupTiles - 1) / kGroupTiles - group_begin;
-    pool->ParallelFor(static_cast<size_t>(groups), 1, run);
+    pool->ParallelFor(units, 1, run);
   }
 }
 

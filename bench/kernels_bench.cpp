@@ -370,6 +370,7 @@ struct DecodeRuns {
   // Over all runs: parallel regions per token, and the share of the wall time outside them
   // (one thread working, the others idle).
   double regions_per_token = 0, serial_share = 0, serial_ms_per_token = 0;
+  double wait_ms_per_token = 0;  // the calling thread's waits at the ends of regions
   double MedianPaired() const {
     std::vector<double> v = paired;
     std::sort(v.begin(), v.end());
@@ -412,6 +413,7 @@ DecodeRuns Decode(Model& m, int64_t steps, int runs, const ReadBuffer* rb, int t
     out.regions_per_token += static_cast<double>(st.regions) / steps / runs;
     out.serial_share += (1 - st.region_seconds / wall) / runs;
     out.serial_ms_per_token += 1e3 * (wall - st.region_seconds) / steps / runs;
+    out.wait_ms_per_token += 1e3 * st.wait_seconds / steps / runs;
     out.best = std::max(out.best, tps);
     if (bw > 0) out.paired.push_back(tps * bytes_per_token / 1e9 / bw);
   }
@@ -525,8 +527,9 @@ void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& 
     if (threads > 1) {
       std::printf(
           "  %.0f parallel regions per token; %.2f ms per token (%.1f%% of the time) outside "
-          "them, one thread working alone (mean of the runs)\n",
-          d.regions_per_token, d.serial_ms_per_token, 100 * d.serial_share);
+          "them, one thread working alone; the calling thread waited %.2f ms per token at "
+          "region ends for the others' last ranges (means of the runs)\n",
+          d.regions_per_token, d.serial_ms_per_token, 100 * d.serial_share, d.wait_ms_per_token);
     }
   }
 }

@@ -82,6 +82,7 @@ void ThreadPool::ParallelFor(size_t n, size_t min_chunk,
     cv_.notify_all();
   }
   RunRanges(gen);
+  const auto mine_done = std::chrono::steady_clock::now();
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
     // A worker descheduled mid-range: let it run rather than burn its core.
     if (spins > 4096) {
@@ -93,6 +94,7 @@ void ThreadPool::ParallelFor(size_t n, size_t min_chunk,
   const auto end = std::chrono::steady_clock::now();
   ++stats_.regions;
   stats_.region_seconds += std::chrono::duration<double>(end - start).count();
+  stats_.wait_seconds += std::chrono::duration<double>(end - mine_done).count();
 }
 
 void ThreadPool::WorkerLoop() {

@@ -36,19 +36,25 @@ class ThreadPool {
   // Calls fn(begin, end) over [0, n) split into contiguous ranges of at least `min_chunk`
   // items, up to kRangesPerThread per thread, largest first, which threads claim as they
   // finish the last one (a thread slowed by the VM or a late wake-up takes fewer); the
-  // calling thread takes part. Returns when all are done.
-  static constexpr int kRangesPerThread = 8;
+  // calling thread takes part. Returns when all are done. With each range a quarter of what
+  // is left (two threads), 16 per thread let a 1000-item loop end on ranges of one item; at 8
+  // the LM head's decode GEMV ended on a range of 12 groups, and the caller waited ~0.5 ms
+  // for it on every token.
+  static constexpr int kRangesPerThread = 16;
   void ParallelFor(size_t n, size_t min_chunk,
                    const std::function<void(size_t begin, size_t end)>& fn);
 
   // What the caller's thread spent in parallel regions since the last ResetStats(): a
   // benchmark subtracts it from its wall time to see how long the other threads sat idle
   // while one thread worked alone (decode's serial steps between matrix products). Only
-  // calls that split their work count, not those run whole on the caller; two clock reads
+  // calls that split their work count, not those run whole on the caller; three clock reads
   // each.
   struct Stats {
     uint64_t regions = 0;
     double region_seconds = 0;  // from the wake-up to the last range's end
+    // Of region_seconds, the caller's wait from the end of its own last range to the end of
+    // the last range any thread ran: what an uneven split or a stalled worker costs.
+    double wait_seconds = 0;
   };
   Stats stats() const { return stats_; }
   void ResetStats() { stats_ = Stats{}; }

@@ -184,7 +184,7 @@ TEST_P(ProtectedPathsUse, AWatchedPathThatAppearsIsQuarantinedAndReported) {
   EXPECT_NE(change.find(".git/commondir: appeared"), std::string::npos) << change;
   const std::string moved = change.substr(change.find("moved to ") + 9);
   EXPECT_EQ(*ReadFile(moved), "../x\n");  // quarantined, not lost
-  RemoveAll(moved);
+  EXPECT_TRUE(RemoveAll(moved).ok()) << moved;
 }
 
 TEST(ProtectedPathsPlain, AWorkspaceWithoutGitGetsOnePlaceholderForIt) {

@@ -123,7 +123,7 @@ TEST_P(SecretsTest, SecretRootsOutsideTheWorkspace) {
   p.secret_roots.clear();
   o = Sh(p, StrCat("cat ", root, "/proj/.env"));
   EXPECT_EQ(o.out, "HOMESECRET\n") << o.err;
-  RemoveAll(root);
+  EXPECT_TRUE(RemoveAll(root).ok()) << root;
 }
 
 INSTANTIATE_TEST_SUITE_P(Users, SecretsTest, ::testing::Values(false, true),

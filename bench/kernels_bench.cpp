@@ -203,6 +203,20 @@ struct MatrixSet {
 };
 
 // `copies` distinct copies of one random matrix, so one pass over the set streams from memory.
+const char* FormatName(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kBF16:
+      return "bf16";
+    case WeightFormat::kF32:
+      return "f32";
+    case WeightFormat::kFP8:
+      return "FP8";
+    case WeightFormat::kFP4:
+      return "FP4";
+  }
+  return "?";
+}
+
 MatrixSet MakeSet(WeightFormat f, int64_t out, int64_t in, int copies) {
   MatrixSet s;
   auto first = RandomLinear(f, out, in, 1);
@@ -371,6 +385,11 @@ struct DecodeRuns {
   // (one thread working, the others idle).
   double regions_per_token = 0, serial_share = 0, serial_ms_per_token = 0;
   double wait_ms_per_token = 0;  // the calling thread's waits at the ends of regions
+  // The packed products' time and bytes by weight format over all runs, the runs' wall time
+  // and their paired bandwidths' sum (GB/s).
+  kernels::GemvProfile profile;
+  double wall = 0, bw_sum = 0;
+  int64_t tokens = 0;
   double MedianPaired() const {
     std::vector<double> v = paired;
     std::sort(v.begin(), v.end());
@@ -400,6 +419,7 @@ DecodeRuns Decode(Model& m, int64_t steps, int runs, const ReadBuffer* rb, int t
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     m.pool()->ResetStats();
+    kernels::SetGemvProfile(&out.profile);
     Stopwatch sw;
     for (int64_t i = 0; i < steps; ++i) {
       const int32_t next =
@@ -409,6 +429,10 @@ DecodeRuns Decode(Model& m, int64_t steps, int runs, const ReadBuffer* rb, int t
       }
     }
     const double wall = sw.ElapsedSeconds(), tps = steps / wall;
+    kernels::SetGemvProfile(nullptr);
+    out.wall += wall;
+    out.bw_sum += bw;
+    out.tokens += steps;
     const ThreadPool::Stats st = m.pool()->stats();
     out.regions_per_token += static_cast<double>(st.regions) / steps / runs;
     out.serial_share += (1 - st.region_seconds / wall) / runs;
@@ -524,6 +548,26 @@ void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& 
                 100 * d.MedianPaired());
     for (double r : d.paired) std::printf(" %.0f%%", 100 * r);
     std::printf(")\n");
+    // Each format's products inside decode (their calls' wall time, waits included) against
+    // the mean of the runs' paired bandwidths: which format falls short of the GEMV table.
+    if (!d.paired.empty()) {
+      const double bw = d.bw_sum / static_cast<double>(d.paired.size());
+      double in_products = 0;
+      std::printf("  by weight format, per token:");
+      for (WeightFormat f :
+           {WeightFormat::kBF16, WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kF32}) {
+        const size_t i = static_cast<size_t>(f);
+        if (d.profile.calls[i] == 0) continue;
+        const double s = d.profile.seconds[i], gbs = d.profile.bytes[i] / s / 1e9;
+        in_products += s;
+        std::printf(" %s %.1f ms, %.0f MB, %.1f GB/s (%.0f%%);", FormatName(f),
+                    1e3 * s / d.tokens, d.profile.bytes[i] / 1e6 / d.tokens, gbs,
+                    100 * gbs / bw);
+      }
+      std::printf(" outside products %.1f ms (means over the runs, against their mean paired "
+                  "bandwidth %.1f GB/s)\n",
+                  1e3 * (d.wall - in_products) / d.tokens, bw);
+    }
     if (threads > 1) {
       std::printf(
           "  %.0f parallel regions per token; %.2f ms per token (%.1f%% of the time) outside "

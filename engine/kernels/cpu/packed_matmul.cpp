@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -14,6 +15,34 @@ namespace {
 
 std::atomic<int> g_forced{-1};
 std::atomic<bool> g_two_streams{true};
+std::atomic<GemvProfile*> g_profile{nullptr};
+
+// Times one call for the profile, if any: charged on destruction to `format`.
+class ProfileScope {
+ public:
+  ProfileScope() : profile_(g_profile.load(std::memory_order_relaxed)) {
+    if (profile_ != nullptr) start_ = std::chrono::steady_clock::now();
+  }
+  void Add(WeightFormat format, uint64_t bytes) {
+    if (profile_ == nullptr) return;
+    const size_t f = static_cast<size_t>(format);
+    format_bytes_[f] += bytes;
+    if (format_bytes_[f] > format_bytes_[main_]) main_ = f;
+  }
+  ~ProfileScope() {
+    if (profile_ == nullptr) return;
+    const auto end = std::chrono::steady_clock::now();
+    profile_->seconds[main_] += std::chrono::duration<double>(end - start_).count();
+    for (size_t f = 0; f < 4; ++f) profile_->bytes[main_] += format_bytes_[f];
+    ++profile_->calls[main_];
+  }
+
+ private:
+  GemvProfile* profile_;
+  std::chrono::steady_clock::time_point start_;
+  uint64_t format_bytes_[4] = {};
+  size_t main_ = 0;
+};
 
 }  // namespace
 
@@ -54,6 +83,8 @@ Isa ActiveIsa() {
 void ForceIsa(Isa isa) {
   g_forced.store(static_cast<int>(std::min(isa, DetectIsa())), std::memory_order_relaxed);
 }
+
+void SetGemvProfile(GemvProfile* profile) { g_profile.store(profile, std::memory_order_relaxed); }
 
 void SetGemvTwoStreams(bool on) { g_two_streams.store(on, std::memory_order_relaxed); }
 bool GemvTwoStreams() { return g_two_streams.load(std::memory_order_relaxed); }
@@ -146,6 +177,7 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
     int64_t row_begin, row_end, tile_begin, tile_end, group_begin;
   };
   const int64_t unit = UnitGroups(products, count);
+  ProfileScope profile;
   std::vector<Span> spans(static_cast<size_t>(count));
   std::vector<int64_t> first(static_cast<size_t>(count + 1), 0);
   int64_t macs = 0;
@@ -162,6 +194,8 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
     const int64_t groups = s.tile_end > s.tile_begin ? group_end - s.group_begin : 0;
     first[i + 1] = first[i] + (groups + unit - 1) / unit;
     macs += (s.row_end - s.row_begin) * p.w->in * p.tokens;
+    profile.Add(p.w->format, p.w->Bytes() * static_cast<uint64_t>(s.row_end - s.row_begin) /
+                                 static_cast<uint64_t>(p.w->out));
   }
   const Isa isa = ActiveIsa();
   auto run = [&](size_t b, size_t e) {
@@ -195,6 +229,9 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
   const Isa isa = ActiveIsa();
   // Threads take whole groups of kGroupTiles tiles (counted from tile 0, as the packed
   // layout interleaves them), so no cache line of a group's stream is read by two threads.
+  ProfileScope profile;
+  profile.Add(w.format, w.Bytes() * static_cast<uint64_t>(row_end - row_begin) /
+                            static_cast<uint64_t>(w.out));
   const int64_t group_begin = tile_begin / kGroupTiles;
   const PackedProduct self{&w, x, tokens, y};
   const int64_t unit = UnitGroups(&self, 1);

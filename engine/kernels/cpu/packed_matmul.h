@@ -51,6 +51,18 @@ struct PackedProduct {
 };
 void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool* pool);
 
+// Where a benchmark wants to know how fast each weight format streams inside a real forward
+// pass (not only alone, as in the GEMV table): while a profile is set, every PackedMatMul and
+// PackedMatMulBatch call adds its wall time and its products' weight bytes to the entry of the
+// format holding most of its bytes. Two clock reads per call; off (nullptr) by default. The
+// caller's thread only, and not while another thread runs products.
+struct GemvProfile {
+  double seconds[4] = {};  // indexed by WeightFormat
+  uint64_t bytes[4] = {};
+  uint64_t calls[4] = {};
+};
+void SetGemvProfile(GemvProfile* profile);
+
 // How far ahead of a group's stream the one-token GEMVs prefetch. The hardware prefetchers
 // alone do not stay far enough ahead (decode 16 -> 20 tok/s on the Flash-width slice when
 // prefetching came in, at 1024). 8192 beat 1024, 2048, 3072, 4096 and 16384 in every format at

@@ -42,6 +42,31 @@ TEST(ThreadPoolTest, StatsCountSplitRegionsAndTheirTime) {
   EXPECT_EQ(pool.stats().region_seconds, 0.0);
 }
 
+// wait_seconds is the caller's wait for other threads' ranges after its own: a range that is
+// slow only on a worker shows there; one that is slow only on the caller does not. (The short
+// sleep on the other side lets the worker claim a range before the caller could take both.)
+TEST(ThreadPoolTest, StatsCountTheCallersWaitForOtherThreads) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  for (bool slow_worker : {true, false}) {
+    pool.ResetStats();
+    for (int round = 0; round < 3; ++round) {
+      pool.ParallelFor(2, 1, [&](size_t, size_t) {
+        const bool slow = (std::this_thread::get_id() == caller) != slow_worker;
+        std::this_thread::sleep_for(std::chrono::milliseconds(slow ? 30 : 2));
+      });
+    }
+    const ThreadPool::Stats s = pool.stats();
+    EXPECT_EQ(s.regions, 3u);
+    EXPECT_LE(s.wait_seconds, s.region_seconds);
+    if (slow_worker) {
+      EXPECT_GE(s.wait_seconds, 0.02) << "the caller waited for 30 ms ranges on the worker";
+    } else {
+      EXPECT_LT(s.wait_seconds, 0.02) << "the slow ranges were the caller's own";
+    }
+  }
+}
+
 TEST(ThreadPoolTest, ManyRoundsInARow) {
   ThreadPool pool(2);
   std::atomic<long> sum{0};

@@ -560,13 +560,13 @@ void ModelFigures(const Machine& mach, const ReadBuffer& rb, const std::string& 
         if (d.profile.calls[i] == 0) continue;
         const double s = d.profile.seconds[i], gbs = d.profile.bytes[i] / s / 1e9;
         in_products += s;
-        std::printf(" %s %.1f ms, %.0f MB, %.1f GB/s (%.0f%%);", FormatName(f),
-                    1e3 * s / d.tokens, d.profile.bytes[i] / 1e6 / d.tokens, gbs,
-                    100 * gbs / bw);
+        std::printf(" %s %.1f ms, %.0f MB, %.1f GB/s (%.0f%%);", FormatName(f), 1e3 * s / d.tokens,
+                    d.profile.bytes[i] / 1e6 / d.tokens, gbs, 100 * gbs / bw);
       }
-      std::printf(" outside products %.1f ms (means over the runs, against their mean paired "
-                  "bandwidth %.1f GB/s)\n",
-                  1e3 * (d.wall - in_products) / d.tokens, bw);
+      std::printf(
+          " outside products %.1f ms (means over the runs, against their mean paired "
+          "bandwidth %.1f GB/s)\n",
+          1e3 * (d.wall - in_products) / d.tokens, bw);
     }
     if (threads > 1) {
       std::printf(

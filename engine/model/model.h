@@ -103,8 +103,8 @@ class Model {
   uint64_t packed_bytes() const { return packed_bytes_; }
   // Checkpoint bytes of the weights one decode step reads: every main-layer matrix except the
   // experts not routed to (num_experts_per_tok routed + the shared one per layer), the LM head,
-  // the mHC mixing matrices and one embedding row (the MTP block is not run by decode). Divided by the step's time it
-  // is the memory bandwidth decode achieves.
+  // the mHC mixing matrices and one embedding row (the MTP block is not run by decode). Divided by
+  // the step's time it is the memory bandwidth decode achieves.
   uint64_t DecodeWeightBytes() const;
   // The multiply-adds per token of those matrices (2x this is a token's matmul FLOPs).
   uint64_t DecodeWeightParams() const;

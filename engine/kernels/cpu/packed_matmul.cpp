@@ -208,9 +208,8 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
       const PackedLinear& w = *p.w;
       RunTiles(isa, TileJob{&w, std::max(s.tile_begin, (s.group_begin + gb * unit) * kGroupTiles),
                             std::min(s.tile_end, (s.group_begin + ge * unit) * kGroupTiles),
-                            s.row_end,
-                            s.row_begin, p.x, p.x_stride > 0 ? p.x_stride : w.in, p.tokens, p.y,
-                            p.y_stride > 0 ? p.y_stride : s.row_end - s.row_begin});
+                            s.row_end, s.row_begin, p.x, p.x_stride > 0 ? p.x_stride : w.in,
+                            p.tokens, p.y, p.y_stride > 0 ? p.y_stride : s.row_end - s.row_begin});
     }
   };
   const size_t total = static_cast<size_t>(first[count]);

@@ -202,7 +202,6 @@ struct MatrixSet {
   uint64_t bytes = 0;  // checkpoint bytes of the whole set
 };
 
-// `copies` distinct copies of one random matrix, so one pass over the set streams from memory.
 const char* FormatName(WeightFormat f) {
   switch (f) {
     case WeightFormat::kBF16:
@@ -217,6 +216,7 @@ const char* FormatName(WeightFormat f) {
   return "?";
 }
 
+// `copies` distinct copies of one random matrix, so one pass over the set streams from memory.
 MatrixSet MakeSet(WeightFormat f, int64_t out, int64_t in, int copies) {
   MatrixSet s;
   auto first = RandomLinear(f, out, in, 1);

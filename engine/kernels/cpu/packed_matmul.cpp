@@ -161,12 +161,7 @@ void RunTiles(Isa isa, const TileJob& job) {
 // Threads take whole units of groups. With one token a unit is two groups, so that a thread's
 // share can always be read as two streams (GemvTiles); with more tokens the tile kernels take
 // one group at a time and a unit is one group.
-int64_t UnitGroups(const PackedProduct* products, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) {
-    if (products[i].tokens != 1) return 1;
-  }
-  return 2;
-}
+int64_t UnitGroups(bool one_token) { return one_token ? 2 : 1; }
 
 }  // namespace
 
@@ -176,7 +171,8 @@ void PackedMatMulBatch(const PackedProduct* products, int64_t count, ThreadPool*
   struct Span {
     int64_t row_begin, row_end, tile_begin, tile_end, group_begin;
   };
-  const int64_t unit = UnitGroups(products, count);
+  const int64_t unit = UnitGroups(std::all_of(
+      products, products + count, [](const PackedProduct& p) { return p.tokens == 1; }));
   ProfileScope profile;
   std::vector<Span> spans(static_cast<size_t>(count));
   std::vector<int64_t> first(static_cast<size_t>(count + 1), 0);
@@ -232,8 +228,7 @@ void PackedMatMul(const PackedLinear& w, int64_t row_begin, int64_t row_end, con
   profile.Add(w.format, w.Bytes() * static_cast<uint64_t>(row_end - row_begin) /
                             static_cast<uint64_t>(w.out));
   const int64_t group_begin = tile_begin / kGroupTiles;
-  const PackedProduct self{&w, x, tokens, y};
-  const int64_t unit = UnitGroups(&self, 1);
+  const int64_t unit = UnitGroups(tokens == 1);
   auto run = [&](size_t b, size_t e) {
     TileJob job{&w,
                 std::max(tile_begin, (group_begin + static_cast<int64_t>(b) * unit) * kGroupTiles),

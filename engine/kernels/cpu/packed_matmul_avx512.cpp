@@ -325,64 +325,118 @@ void GemvManyFp4(const TileJob& job, int64_t t0) {
 }
 
 // One token over two whole groups of FP4, t0's and the next, as two streams (see
-// GemvFp8Quads). Their 32 partial sums and accumulators do not fit in registers beside the
-// weights, so the accumulators live in memory: they take one fma per 32-column block, in the
-// order of GemvManyFp4<8, 1>, so the bits are the same.
+// GemvFp8Quads), with one instruction fewer per 32 weights than Fp4Pair's zero-extension: a
+// step's 64-byte half (4 tiles' 16 rows) is read by four loads, at byte offsets o = 0..3, whose
+// 32-bit lane j then holds byte 4j + o at its low end. `vpermps` reads only an index's low four
+// bits, so lane j of load o is already the even k's code of that byte, and its shift right by 4
+// the odd k's: per 128 weights 4 loads, 4 shifts, 8 permutes and 8 fmas instead of 4 zero
+// extensions more (on this generation of Xeon the fmas share ports with the permutes and the
+// shifts, so the instructions per weight are what bounds this kernel in the cache). Lane j of
+// offset o is row 4 (j % 4) + o of the half's tile j / 4 at every step and in the scales, so
+// each row takes its fmas in the order of GemvManyFp4<8, 1>: the same bits. The 32 partial
+// sums fit in registers beside the weights; the accumulators live in memory, one fma per
+// 32-column block.
 void GemvFp4Pair(const TileJob& job, int64_t t0) {
-  constexpr int S = 2, G = kGroupTiles;
+  constexpr int S = 2, kHalves = 2, kOffsets = 4;
+  constexpr int64_t kHalf = 64;
   const PackedLinear& w = *job.w;
-  const int64_t blocks = w.in / kFp4Block;
+  const int64_t blocks = w.in / kFp4Block, last_pair = w.in / 2 - 1;
   const __m512 table = _mm512_load_ps(quant::kE2m1Table);
+  const __m512i low_byte = _mm512_set1_epi32(0xFF);
   const uint8_t* base[S];
   const uint8_t* sc[S];
 #pragma GCC unroll 2
   for (int s = 0; s < S; ++s) {
-    base[s] = w.TileData(t0 + s * G);
-    sc[s] = w.TileScales(t0 + s * G);
+    base[s] = w.TileData(t0 + s * kGroupTiles);
+    sc[s] = w.TileScales(t0 + s * kGroupTiles);
   }
-  alignas(64) float acc[S][G][kTileRows];
+  alignas(64) float acc[S][kHalves][kOffsets][kTileRows];
 #pragma GCC unroll 2
   for (int s = 0; s < S; ++s) {
-#pragma GCC unroll 8
-    for (int g = 0; g < G; ++g) _mm512_store_ps(acc[s][g], _mm512_setzero_ps());
+#pragma GCC unroll 2
+    for (int c = 0; c < kHalves; ++c) {
+#pragma GCC unroll 4
+      for (int o = 0; o < kOffsets; ++o) _mm512_store_ps(acc[s][c][o], _mm512_setzero_ps());
+    }
   }
+  // The 64 bytes at p + o; at the end of a stream only those inside it (the loads past a half
+  // read up to 3 bytes of what follows, which may be the end of the buffer).
+  auto load = [](const uint8_t* p, int o, bool end) {
+    if (end && o > 0) {
+      return _mm512_maskz_loadu_epi8((~uint64_t{0}) >> o, p + o);
+    }
+    return _mm512_loadu_si512(p + o);
+  };
   const float* x = job.x;
   const int64_t stride = w.StepStride(t0), sstride = w.ScaleStride(t0);
   for (int64_t b = 0; b < blocks; ++b) {
-    __m512 part[S][G];
+    __m512 part[S][kHalves][kOffsets];
 #pragma GCC unroll 2
     for (int s = 0; s < S; ++s) {
-#pragma GCC unroll 8
-      for (int g = 0; g < G; ++g) part[s][g] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+      for (int c = 0; c < kHalves; ++c) {
+#pragma GCC unroll 4
+        for (int o = 0; o < kOffsets; ++o) part[s][c][o] = _mm512_setzero_ps();
+      }
     }
-    for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
+    // The last step apart, so that only it pays for the masks.
+    auto step_at = [&]<bool kEnd>(int64_t p) __attribute__((always_inline)) {
       const __m512 xe = _mm512_set1_ps(x[2 * p]), xo = _mm512_set1_ps(x[2 * p + 1]);
 #pragma GCC unroll 2
       for (int s = 0; s < S; ++s) {
         const uint8_t* step = base[s] + p * stride;
         Prefetch(step, stride);
-#pragma GCC unroll 8
-        for (int g = 0; g < G; ++g) {
-          __m512 even, odd;
-          Fp4Pair(step + g * kTileRows, table, &even, &odd);
-          part[s][g] = _mm512_fmadd_ps(even, xe, part[s][g]);
-          part[s][g] = _mm512_fmadd_ps(odd, xo, part[s][g]);
+#pragma GCC unroll 2
+        for (int c = 0; c < kHalves; ++c) {
+#pragma GCC unroll 4
+          for (int o = 0; o < kOffsets; ++o) {
+            const __m512i codes = load(step + c * kHalf, o, kEnd && c == kHalves - 1);
+            const __m512 even = _mm512_permutexvar_ps(codes, table);
+            const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
+            part[s][c][o] = _mm512_fmadd_ps(even, xe, part[s][c][o]);
+            part[s][c][o] = _mm512_fmadd_ps(odd, xo, part[s][c][o]);
+          }
+        }
+      }
+    };
+    for (int64_t p = b * (kFp4Block / 2); p < (b + 1) * (kFp4Block / 2); ++p) {
+      if (p != last_pair) {
+        step_at.template operator()<false>(p);
+      } else {
+        step_at.template operator()<true>(p);
+      }
+    }
+    const bool end = b == blocks - 1;
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) {
+#pragma GCC unroll 2
+      for (int c = 0; c < kHalves; ++c) {
+#pragma GCC unroll 4
+        for (int o = 0; o < kOffsets; ++o) {
+          // The scale bytes lie like a step's code bytes: lane j's low byte is the same row's.
+          const __m512i e = _mm512_and_si512(
+              load(sc[s] + b * sstride + c * kHalf, o, end && c == kHalves - 1), low_byte);
+          const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+          _mm512_store_ps(acc[s][c][o],
+                          _mm512_fmadd_ps(part[s][c][o], scale, _mm512_load_ps(acc[s][c][o])));
         }
       }
     }
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) {
-#pragma GCC unroll 8
-      for (int g = 0; g < G; ++g) {
-        const __m512 scale = Ue8m0(sc[s] + b * sstride + g * kTileRows);
-        _mm512_store_ps(acc[s][g], _mm512_fmadd_ps(part[s][g], scale, _mm512_load_ps(acc[s][g])));
+  }
+  // Back to tile order: row 4 q + o of the half's tile u is lane 4 u + q of offset o.
+  alignas(64) float rows[kTileRows];
+#pragma GCC unroll 1
+  for (int s = 0; s < S; ++s) {
+#pragma GCC unroll 1
+    for (int c = 0; c < kHalves; ++c) {
+#pragma GCC unroll 1
+      for (int u = 0; u < 4; ++u) {
+        for (int q = 0; q < 4; ++q) {
+          for (int o = 0; o < kOffsets; ++o) rows[4 * q + o] = acc[s][c][o][4 * u + q];
+        }
+        Store(job, t0 + s * kGroupTiles + c * 4 + u, 0, _mm512_load_ps(rows));
       }
     }
-  }
-#pragma GCC unroll 2
-  for (int s = 0; s < S; ++s) {
-#pragma GCC unroll 8
-    for (int g = 0; g < G; ++g) Store(job, t0 + s * G + g, 0, _mm512_load_ps(acc[s][g]));
   }
 }
 
